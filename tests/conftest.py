@@ -1,0 +1,72 @@
+"""Shared fixtures for the whole tests tree: a real Temporal dev server, an mTLS front, test PKI.
+
+Reusable logic lives in `tests/support/`; these fixtures only manage lifetimes.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+import pytest
+
+from tests.support.caddy import MtlsFront
+from tests.support.chat_server import ChatServer
+from tests.support.temporal_server import DevServer
+from tests.support.tls import CA, CertFactory, Issued
+from worker import contract
+
+
+@pytest.fixture(scope="session")
+def temporal_server() -> Iterator[DevServer]:
+    """A real `temporal server start-dev` on a free loopback port, for the whole session."""
+    with DevServer() as server:
+        yield server
+
+
+@pytest.fixture(scope="session")
+def cert_factory(tmp_path_factory: pytest.TempPathFactory) -> CertFactory:
+    """Makes CAs and certificates in a session tmp dir (nothing is committed)."""
+    return CertFactory(tmp_path_factory.mktemp("pki"))
+
+
+@dataclass(frozen=True)
+class Mtls:
+    """The mTLS front and the PKI around it."""
+
+    front: MtlsFront
+    ca: CA
+    """Signs the front's server cert and is the only CA trusted for client certs."""
+    client: Issued
+    """A good client cert/key pair."""
+
+    @property
+    def address(self) -> str:
+        return self.front.address
+
+    def worker_env(self, client: Issued | None = None) -> dict[str, str]:
+        """Standard TEMPORAL_* variables for connecting through the front with `client`
+        (default: the good client cert)."""
+        client = client or self.client
+        return {contract.ENV_ADDRESS: self.address, contract.ENV_TLS: "true",
+                contract.ENV_TLS_CLIENT_CERT_PATH: str(client.cert_path),
+                contract.ENV_TLS_CLIENT_KEY_PATH: str(client.key_path),
+                contract.ENV_TLS_SERVER_CA_CERT_PATH: str(self.ca.cert_path)}
+
+
+@pytest.fixture(scope="session")
+def mtls(temporal_server: DevServer, cert_factory: CertFactory) -> Iterator[Mtls]:
+    """caddy in front of the session dev server, requiring and verifying client certs."""
+    ca = cert_factory.ca("mtls-ca")
+    server = cert_factory.issue(ca, "mtls-server", server=True)
+    client = cert_factory.issue(ca, "mtls-client")
+    with MtlsFront(temporal_server.port, server.cert_path, server.key_path, ca.cert_path) as front:
+        yield Mtls(front, ca, client)
+
+
+@pytest.fixture
+def chat_server() -> Iterator[ChatServer]:
+    """A local OpenAI-compatible chat-completions endpoint that records requests."""
+    server = ChatServer().start()
+    yield server
+    server.stop()

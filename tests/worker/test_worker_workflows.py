@@ -1,0 +1,70 @@
+"""The worker process runs the sample workflows against a real server: plain TCP, mTLS, aliases."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import timedelta
+
+import pytest
+from temporalio.client import Client
+
+from tests.support.worker_process import WorkerProcess
+from worker import contract
+from worker.activities import BatchRequest, ChatRequest
+from worker.workflows import BatchWorkflow, ChatWorkflow
+
+pytestmark = pytest.mark.slow
+RESULT_TIMEOUT = timedelta(seconds=60)
+
+
+async def run_batch(address: str, task_queue: str) -> str:
+    client = await Client.connect(address)
+    return await client.execute_workflow(
+        BatchWorkflow.run, BatchRequest(name="b1", items=3), id=f"batch-{uuid.uuid4()}",
+        task_queue=task_queue, execution_timeout=RESULT_TIMEOUT)
+
+
+async def test_workflows_complete_over_plain_tcp(temporal_server, chat_server):
+    task_queue = f"tq-{uuid.uuid4()}"
+    chat_server.reply = "Kubernetes restarts pods; Temporal retries work."
+    env = {contract.ENV_ADDRESS: temporal_server.address, contract.ENV_TASK_QUEUE: task_queue,
+           contract.ENV_CHATGPT_BASE_URL: chat_server.base_url,
+           contract.ENV_CHATGPT_API_KEY: "sk-test-secret-123"}
+    with WorkerProcess(env) as worker:
+        worker.wait_ready()
+        assert await run_batch(temporal_server.address, task_queue) == \
+            "batch b1: processed 3 of 3 items"
+        client = await Client.connect(temporal_server.address)
+        answer = await client.execute_workflow(
+            ChatWorkflow.run, ChatRequest(prompt="Why Temporal?"), id=f"chat-{uuid.uuid4()}",
+            task_queue=task_queue, execution_timeout=RESULT_TIMEOUT)
+        assert answer == "Kubernetes restarts pods; Temporal retries work."
+        assert worker.terminate() == 0
+    [request] = chat_server.requests
+    assert request["headers"]["Authorization"] == "Bearer sk-test-secret-123"
+    assert request["body"]["messages"][-1] == {"role": "user", "content": "Why Temporal?"}
+    assert "sk-test-secret-123" not in worker.output()
+
+
+async def test_workflows_complete_over_mtls_with_good_client_cert(temporal_server, mtls):
+    task_queue = f"tq-{uuid.uuid4()}"
+    with WorkerProcess({**mtls.worker_env(), contract.ENV_TASK_QUEUE: task_queue}) as worker:
+        worker.wait_ready()
+        # Started through the plain port: the work can only be done by the mTLS-connected worker.
+        assert await run_batch(temporal_server.address, task_queue) == \
+            "batch b1: processed 3 of 3 items"
+        assert worker.terminate() == 0
+    assert "tls on" in worker.output()
+
+
+async def test_seed_article_alias_names_connect_over_mtls(temporal_server, mtls):
+    task_queue = f"tq-{uuid.uuid4()}"
+    standard_to_alias = {standard: alias for alias, standard in contract.ALIASES.items()}
+    env = {standard_to_alias.get(name, name): value for name, value in mtls.worker_env().items()}
+    assert set(contract.ALIASES) <= set(env)
+    del env[contract.ENV_TLS]  # the seed sets only the cert and key; TLS follows from them
+    with WorkerProcess({**env, contract.ENV_TASK_QUEUE: task_queue}) as worker:
+        worker.wait_ready()
+        assert await run_batch(temporal_server.address, task_queue) == \
+            "batch b1: processed 3 of 3 items"
+        assert worker.terminate() == 0

@@ -1,0 +1,96 @@
+"""Activities: a chat-completions call (the seed's ChatGPT example) and a heartbeating batch job.
+
+Each activity takes one dataclass. Failures a retry cannot fix (bad credentials, a rejected
+request) are raised as non-retryable `ApplicationError`s; the rest are retried by the
+workflow's retry policy.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass
+
+import httpx
+from temporalio import activity
+from temporalio.exceptions import ApplicationError
+
+CHAT_HTTP_TIMEOUT_SECONDS = 30.0
+"""Per-request HTTP deadline; kept below the activity's start-to-close timeout."""
+ERROR_AUTH = "ChatAuthError"
+ERROR_REQUEST = "ChatRequestError"
+ERROR_NOT_CONFIGURED = "ChatNotConfigured"
+NON_RETRYABLE_CHAT_ERRORS = [ERROR_AUTH, ERROR_REQUEST, ERROR_NOT_CONFIGURED]
+
+
+@dataclass
+class ChatRequest:
+    """One user prompt for an OpenAI-compatible chat-completions API (workflow and activity)."""
+
+    prompt: str
+    model: str | None = None
+    system: str | None = None
+
+
+@dataclass
+class BatchRequest:
+    """A batch of `items` processed one per `seconds_per_item` (workflow and activity)."""
+
+    name: str
+    items: int = 10
+    seconds_per_item: float = 0.0
+
+
+class ChatActivities:
+    """Chat-completions client configured once per worker; the key never leaves this object."""
+
+    def __init__(self, base_url: str, api_key: str | None, model: str) -> None:
+        self._url = f"{base_url.rstrip('/')}/chat/completions"
+        self._api_key = api_key
+        self._model = model
+
+    def __repr__(self) -> str:
+        return f"ChatActivities(url={self._url!r}, model={self._model!r})"
+
+    @activity.defn(name="chat_completion")
+    async def chat_completion(self, request: ChatRequest) -> str:
+        """Send the prompt and return the model's reply text."""
+        if not self._api_key:
+            raise ApplicationError("CHATGPT_API_KEY is not set", type=ERROR_NOT_CONFIGURED,
+                                   non_retryable=True)
+        messages = ([{"role": "system", "content": request.system}] if request.system else [])
+        messages.append({"role": "user", "content": request.prompt})
+        async with httpx.AsyncClient(timeout=CHAT_HTTP_TIMEOUT_SECONDS) as http:
+            response = await http.post(
+                self._url,
+                headers={"Authorization": f"Bearer {self._api_key}"},
+                json={"model": request.model or self._model, "messages": messages},
+            )
+        status = response.status_code
+        if status in (401, 403):
+            raise ApplicationError(f"chat API refused the credentials (HTTP {status})",
+                                   type=ERROR_AUTH, non_retryable=True)
+        if 400 <= status < 500 and status not in (408, 409, 429):
+            raise ApplicationError(f"chat API rejected the request (HTTP {status})",
+                                   type=ERROR_REQUEST, non_retryable=True)
+        if status >= 300:
+            raise ApplicationError(f"chat API unavailable (HTTP {status})", type="ChatUnavailable")
+        try:
+            return response.json()["choices"][0]["message"]["content"]
+        except (ValueError, KeyError, IndexError, TypeError):
+            raise ApplicationError("chat API returned an unexpected body",
+                                   type="ChatBadResponse") from None
+
+
+@activity.defn(name="process_batch")
+async def process_batch(batch: BatchRequest) -> int:
+    """Process the items, heartbeating progress so a retry resumes where the last one stopped."""
+    details = activity.info().heartbeat_details
+    done = int(details[0]) if details else 0
+    if done:
+        activity.logger.info("resuming batch %s at item %d of %d", batch.name, done, batch.items)
+    while done < batch.items:
+        if batch.seconds_per_item:
+            await asyncio.sleep(batch.seconds_per_item)
+        done += 1
+        activity.heartbeat(done)
+    return done

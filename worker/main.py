@@ -1,0 +1,148 @@
+"""Wiring: settings -> logging -> health/metrics -> connect -> run the worker until SIGTERM.
+
+Exit codes: 0 after a clean drain (or a stop before connecting), 2 for bad settings,
+1 when the worker fails.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import signal
+import sys
+from datetime import timedelta
+
+from temporalio.client import Client
+from temporalio.common import VersioningBehavior, WorkerDeploymentVersion
+from temporalio.runtime import PrometheusConfig, Runtime, TelemetryConfig
+from temporalio.worker import Worker, WorkerDeploymentConfig
+
+from worker import activities, contract, health, logs, settings
+from worker.workflows import WORKFLOWS
+
+log = logging.getLogger("worker")
+
+EXIT_BAD_SETTINGS = 2
+EXIT_FAILED = 1
+CONNECT_BACKOFF_MAX_SECONDS = 30.0
+
+
+def build_runtime(config: settings.Settings) -> Runtime | None:
+    """An SDK runtime that serves Prometheus metrics, or None for the default runtime."""
+    if not config.metrics_port:
+        return None
+    return Runtime(telemetry=TelemetryConfig(
+        metrics=PrometheusConfig(bind_address=f"0.0.0.0:{config.metrics_port}")))
+
+
+def build_worker(client: Client, config: settings.Settings) -> Worker:
+    """The worker with the sample workflows and activities, drain time and versioning."""
+    chat = activities.ChatActivities(config.chatgpt_base_url, config.chatgpt_api_key,
+                                     config.chatgpt_model)
+    deployment = None
+    if config.deployment_name and config.build_id:
+        deployment = WorkerDeploymentConfig(
+            version=WorkerDeploymentVersion(deployment_name=config.deployment_name,
+                                            build_id=config.build_id),
+            use_worker_versioning=True,
+            default_versioning_behavior=VersioningBehavior.AUTO_UPGRADE,
+        )
+    return Worker(
+        client,
+        task_queue=config.task_queue,
+        workflows=WORKFLOWS,
+        activities=[chat.chat_completion, activities.process_batch],
+        graceful_shutdown_timeout=timedelta(seconds=config.graceful_shutdown_seconds),
+        deployment_config=deployment,
+    )
+
+
+async def connect(config: settings.Settings, runtime: Runtime | None,
+                  stop: asyncio.Event) -> Client | None:
+    """Connect, retrying with backoff (not ready meanwhile); None if stopped first."""
+    delay = 1.0
+    while not stop.is_set():
+        try:
+            return await Client.connect(**config.connect_config, runtime=runtime)
+        except Exception as err:
+            log.error("cannot connect to Temporal at %s (namespace %s, tls %s): %s; "
+                      "retrying in %.0fs", config.address, config.namespace,
+                      "on" if config.tls else "off", err or type(err).__name__, delay)
+        try:
+            await asyncio.wait_for(stop.wait(), timeout=delay)
+        except asyncio.TimeoutError:
+            delay = min(delay * 2, CONNECT_BACKOFF_MAX_SECONDS)
+    return None
+
+
+async def run(config: settings.Settings) -> int:
+    """Run until SIGTERM/SIGINT, drain, and return the exit code."""
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+
+    state = health.Health(heartbeat_file=config.heartbeat_file)
+    state.mark_stopping()  # removes a heartbeat file left by a previous run
+    tasks = [asyncio.create_task(state.tick())]
+    http = None
+    try:
+        if config.health_port:
+            try:
+                http = health.serve(state, config.health_port)
+            except OSError as err:
+                log.error("%s: cannot listen on port %d: %s", contract.ENV_HEALTH_PORT,
+                          config.health_port, err.strerror)
+                return EXIT_FAILED
+        try:
+            runtime = build_runtime(config)
+        except Exception as err:
+            log.error("%s: cannot serve metrics on port %d: %s", contract.ENV_METRICS_PORT,
+                      config.metrics_port, err)
+            return EXIT_FAILED
+
+        client = await connect(config, runtime, stop)
+        if client is None:
+            log.info("stopped before connecting")
+            return 0
+        try:
+            worker = build_worker(client, config)
+            async with worker:
+                state.client, state.worker_running = client, True
+                await state.check_server()
+                tasks.append(asyncio.create_task(state.watch_server()))
+                log.info("worker started: address %s, namespace %s, task queue %s, tls %s",
+                         config.address, config.namespace, config.task_queue,
+                         "on" if config.tls else "off")
+                await stop.wait()
+                state.mark_stopping()
+                log.info("stop requested: draining in-flight activities for up to %ds",
+                         config.graceful_shutdown_seconds)
+        except asyncio.CancelledError:
+            # The worker cancelled us on a fatal error; `async with` re-raised it unless a
+            # cancellation came from elsewhere, in which case there is nothing more to say.
+            log.error("worker stopped unexpectedly")
+            return EXIT_FAILED
+        except Exception as err:
+            log.error("worker failed: %s", err, exc_info=True)
+            return EXIT_FAILED
+        log.info("worker stopped cleanly")
+        return 0
+    finally:
+        state.mark_stopping()
+        for task in tasks:
+            task.cancel()
+        if http is not None:
+            http.shutdown()
+            http.server_close()
+
+
+def main() -> int:
+    """Entry point for `python -m worker`."""
+    try:
+        config = settings.load()
+    except settings.SettingsError as err:
+        print(f"configuration error: {err}", file=sys.stderr)
+        return EXIT_BAD_SETTINGS
+    logs.setup(config.log_format, config.log_level)
+    return asyncio.run(run(config))
