@@ -1,0 +1,1 @@
+"""Reusable Pulumi components and the pure helpers the stack program uses to build them."""
