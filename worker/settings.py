@@ -223,8 +223,9 @@ def _check_tls_files(env: Mapping[str, str], name: Callable[[str], str]) -> None
     if not cert_path or not key_path:
         return
     leaf = _certificates(cert_name, cert_path)[0]
+    key_pem = _read(key_name, key_path)
     try:
-        key = serialization.load_pem_private_key(_read(key_name, key_path), password=None)
+        key = serialization.load_pem_private_key(key_pem, password=None)
     except (ValueError, TypeError):
         raise SettingsError(f"{key_name}: {key_path} is not an unencrypted PEM private key") from None
     except Exception:  # cryptography's UnsupportedAlgorithm and friends
