@@ -1,0 +1,296 @@
+"""Check a rendered worker Deployment against what the worker process and its image expect.
+
+The component and the worker share `worker/contract.py`, but a literal typed on one side, a
+renamed variable or a moved mount only shows up when a pod starts. `check(objects)` compares the
+rendered objects with the contract and with `worker/Dockerfile` and returns every mismatch as a
+one-line message naming the object; an empty list means they fit.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import shlex
+from collections.abc import Collection, Iterable, Mapping
+from pathlib import Path
+from typing import Any
+
+from worker import contract
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+DOCKERFILE = REPO_ROOT / "worker" / "Dockerfile"
+WORKER_COMPONENT_LABEL = ("app.kubernetes.io/component", "worker")
+# Names in these namespaces belong to the worker or to temporalio.envconfig; a Deployment that
+# sets one the worker does not read has a typo or a rename on one side.
+WORKER_ENV_PREFIXES = ("TEMPORAL_", "WORKER_")
+REQUIRED_ENV = (contract.ENV_ADDRESS, contract.ENV_NAMESPACE, contract.ENV_TASK_QUEUE)
+# Env var -> the file the contract says it names, and the Secret key that provides that file.
+FILE_ENV = {
+    contract.ENV_TLS_CLIENT_CERT_PATH: contract.TLS_CERT_PATH,
+    contract.ENV_TLS_CLIENT_KEY_PATH: contract.TLS_KEY_PATH,
+    contract.ENV_TLS_SERVER_CA_CERT_PATH: contract.SERVER_CA_PATH,
+}
+
+
+def worker_env_names() -> frozenset[str]:
+    """Every env var name the worker reads: the contract's names plus the seed aliases."""
+    names = {v for k, v in vars(contract).items() if k.startswith("ENV_") and isinstance(v, str)}
+    return frozenset(names | set(contract.ALIASES))
+
+
+def dockerfile_identity(path: Path = DOCKERFILE) -> dict[str, Any]:
+    """USER (uid, gid) and exec-form ENTRYPOINT of the final stage of a Dockerfile."""
+    args: dict[str, str] = {}
+    user: str | None = None
+    entrypoint: list[str] | None = None
+    text = re.sub(r"\\\n", " ", path.read_text())
+    for line in text.splitlines():
+        line = line.strip()
+        if not line or line.startswith("#"):
+            continue
+        instruction, _, rest = line.partition(" ")
+        instruction, rest = instruction.upper(), rest.strip()
+        if instruction == "FROM":
+            user, entrypoint = None, None  # a new stage starts clean
+        elif instruction == "ARG":
+            name, _, default = rest.partition("=")
+            args[name.strip()] = default.strip().strip('"')
+        elif instruction == "USER":
+            user = re.sub(r"\$\{?(\w+)\}?", lambda m: args.get(m.group(1), m.group(0)), rest)
+        elif instruction == "ENTRYPOINT":
+            entrypoint = json.loads(rest) if rest.startswith("[") else ["/bin/sh", "-c", rest]
+    uid, _, gid = (user or "").partition(":")
+    return {"uid": int(uid) if uid.isdigit() else uid or None,
+            "gid": int(gid) if gid.isdigit() else gid or None,
+            "entrypoint": entrypoint}
+
+
+def worker_deployments(objects: Iterable[Mapping[str, Any]]) -> list[Mapping[str, Any]]:
+    """Deployments whose pods carry the worker component label."""
+    key, value = WORKER_COMPONENT_LABEL
+    return [o for o in objects if o.get("kind") == "Deployment"
+            and o.get("spec", {}).get("template", {}).get("metadata", {})
+                 .get("labels", {}).get(key) == value]
+
+
+def worker_container(deployment: Mapping[str, Any]) -> Mapping[str, Any]:
+    containers = deployment["spec"]["template"]["spec"]["containers"]
+    named = [c for c in containers if c.get("name") == "worker"]
+    return named[0] if named else containers[0]
+
+
+def check(objects: Iterable[Mapping[str, Any]], *,
+          reads: Collection[str] | None = None,
+          image: Mapping[str, Any] | None = None) -> list[str]:
+    """Every mismatch between the rendered worker Deployment(s) and the worker; [] if none.
+
+    `reads` is the set of env names the worker reads (default: `worker_env_names()`), `image`
+    the Dockerfile's identity (default: `dockerfile_identity()`); tests pass altered ones to
+    prove a one-sided change is caught.
+    """
+    objects = list(objects)
+    reads = worker_env_names() if reads is None else frozenset(reads)
+    if image is None:
+        if not DOCKERFILE.exists():
+            return [f"{DOCKERFILE.relative_to(REPO_ROOT)} is missing"]
+        image = dockerfile_identity()
+    secrets = {(o["metadata"].get("namespace"), o["metadata"]["name"]): o
+               for o in objects if o.get("kind") == "Secret"}
+    deployments = worker_deployments(objects)
+    if not deployments:
+        return ["no worker Deployment (label %s=%s) in the rendered objects"
+                % WORKER_COMPONENT_LABEL]
+    problems: list[str] = []
+    for deployment in deployments:
+        problems += [f"Deployment {deployment['metadata']['name']}: {p}"
+                     for p in _check_deployment(deployment, secrets, reads, image)]
+    if image.get("entrypoint") != list(contract.ENTRYPOINT):
+        problems.append(f"worker/Dockerfile: ENTRYPOINT {image.get('entrypoint')} is not the "
+                        f"contract's {list(contract.ENTRYPOINT)}")
+    return problems
+
+
+def _check_deployment(deployment: Mapping[str, Any], secrets: Mapping[tuple, Mapping[str, Any]],
+                      reads: Collection[str], image: Mapping[str, Any]) -> Iterable[str]:
+    namespace = deployment["metadata"].get("namespace")
+    pod = deployment["spec"]["template"]["spec"]
+    container = worker_container(deployment)
+    env_list = container.get("env", [])
+    env = {e["name"]: e.get("value") for e in env_list}
+    volumes = {v["name"]: v for v in pod.get("volumes", [])}
+    mounts = container.get("volumeMounts", [])
+
+    # --- env names: set on the Deployment side <-> read on the worker side --------------------
+    for name in env:
+        if name.startswith(WORKER_ENV_PREFIXES) and name not in reads:
+            yield f"env {name} is set but the worker does not read it"
+    for name in REQUIRED_ENV:
+        if name not in reads:
+            yield f"the worker does not read {name}, which the Deployment must set"
+        aliases = [a for a, std in contract.ALIASES.items() if std == name]
+        if name not in env and not any(a in env for a in aliases):
+            yield f"env {name} is not set"
+    for e in env_list:
+        ref = e.get("valueFrom", {}).get("secretKeyRef")
+        if ref is None:
+            continue
+        secret = secrets.get((namespace, ref.get("name")))
+        if secret is None:
+            yield f"env {e['name']}: Secret {ref.get('name')!r} is not created in {namespace}"
+        elif ref.get("key") not in _secret_keys(secret):
+            yield f"env {e['name']}: Secret {ref.get('name')!r} has no key {ref.get('key')!r}"
+
+    # --- files named by env vars exist where the Secret volume puts them ----------------------
+    for name, expected in FILE_ENV.items():
+        aliases = [a for a, std in contract.ALIASES.items() if std == name]
+        for var in [name, *aliases]:
+            if var not in env:
+                continue
+            path = env[var]
+            if path != expected:
+                yield f"env {var}={path} is not the contract's {expected}"
+            provided = _file_provided(path, mounts, volumes, secrets, namespace)
+            if provided is not True:
+                yield f"env {var}={path}: {provided}"
+    for mount in mounts:
+        volume = volumes.get(mount.get("name"))
+        if volume is None:
+            yield f"volumeMount {mount.get('name')} has no volume"
+            continue
+        if "secret" in volume:
+            secret_name = volume["secret"].get("secretName")
+            keys = _secret_keys(secrets.get((namespace, secret_name), {}))
+            wanted = {contract.TLS_MOUNT_DIR: {contract.TLS_CERT_KEY, contract.TLS_KEY_KEY},
+                      contract.SERVER_CA_MOUNT_DIR: {contract.SERVER_CA_KEY}}
+            if mount["mountPath"] not in wanted:
+                yield (f"Secret volume {mount['name']} is mounted at {mount['mountPath']}, not at "
+                       f"a contract path ({', '.join(wanted)})")
+            if not mount.get("readOnly"):
+                yield f"Secret volume {mount['name']} is not mounted readOnly"
+            if (namespace, secret_name) not in secrets:
+                yield f"volume {mount['name']}: Secret {secret_name!r} is not created in {namespace}"
+            elif mount["mountPath"] in wanted:
+                files = _volume_files(volume, keys)
+                for missing in sorted(wanted[mount["mountPath"]] - files):
+                    yield f"volume {mount['name']} provides no file {missing}"
+
+    # --- a writable /tmp under a read-only root ------------------------------------------------
+    sc = {**pod.get("securityContext", {}), **container.get("securityContext", {})}
+    if sc.get("readOnlyRootFilesystem"):
+        writable = [m for m in mounts if m["mountPath"] == contract.WRITABLE_DIR
+                    and "emptyDir" in volumes.get(m["name"], {}) and not m.get("readOnly")]
+        if not writable:
+            yield f"readOnlyRootFilesystem without a writable emptyDir at {contract.WRITABLE_DIR}"
+    heartbeat = env.get(contract.ENV_HEARTBEAT_FILE)
+    if heartbeat and not heartbeat.startswith(contract.WRITABLE_DIR.rstrip("/") + "/"):
+        yield f"env {contract.ENV_HEARTBEAT_FILE}={heartbeat} is outside {contract.WRITABLE_DIR}"
+
+    # --- probes hit the worker's health server or its heartbeat file ---------------------------
+    health_port = _int(env.get(contract.ENV_HEALTH_PORT), contract.HEALTH_PORT)
+    if health_port != contract.HEALTH_PORT:
+        yield f"env {contract.ENV_HEALTH_PORT}={health_port} is not the contract's {contract.HEALTH_PORT}"
+    expected_paths = {"livenessProbe": {contract.LIVENESS_PATH},
+                      "readinessProbe": {contract.READINESS_PATH},
+                      "startupProbe": {contract.LIVENESS_PATH, contract.READINESS_PATH}}
+    for kind, paths in expected_paths.items():
+        probe = container.get(kind)
+        if probe is None:
+            if kind != "startupProbe":
+                yield f"no {kind}"
+            continue
+        if "httpGet" in probe:
+            get = probe["httpGet"]
+            if get.get("path") not in paths:
+                yield f"{kind} path {get.get('path')} is not {' or '.join(sorted(paths))}"
+            port = resolve_port(container, get.get("port"))
+            if port != health_port:
+                yield f"{kind} port {get.get('port')} ({port}) is not the health port {health_port}"
+            if get.get("scheme", "HTTP") != "HTTP":
+                yield f"{kind} scheme {get.get('scheme')} but the health server speaks HTTP"
+        elif "exec" in probe:
+            command = probe["exec"].get("command", [])
+            want = contract.heartbeat_probe_command(heartbeat or contract.DEFAULT_HEARTBEAT_FILE)
+            if command[:-1] != want[:-1]:
+                yield f"{kind} exec {shlex.join(command)} is not {shlex.join(want[:-1])} N"
+            if not heartbeat:
+                yield f"{kind} checks the heartbeat file but {contract.ENV_HEARTBEAT_FILE} is unset"
+        else:
+            yield f"{kind} uses neither httpGet nor exec"
+    for port in container.get("ports", []):
+        if port.get("name") == "metrics":
+            metrics = _int(env.get(contract.ENV_METRICS_PORT), contract.METRICS_PORT)
+            if port.get("containerPort") != metrics:
+                yield f"metrics containerPort {port.get('containerPort')} is not {metrics}"
+
+    # --- identity and command match the image ---------------------------------------------------
+    uid, gid = sc.get("runAsUser"), sc.get("runAsGroup")
+    if uid == 0 or not sc.get("runAsNonRoot"):
+        yield f"runs as root or without runAsNonRoot (runAsUser={uid})"
+    if uid != contract.RUN_AS_UID or uid != image.get("uid"):
+        yield (f"runAsUser {uid} is not the image's USER {image.get('uid')} and the contract's "
+               f"{contract.RUN_AS_UID}")
+    if gid != contract.RUN_AS_GID or gid != image.get("gid"):
+        yield (f"runAsGroup {gid} is not the image's group {image.get('gid')} and the contract's "
+               f"{contract.RUN_AS_GID}")
+    command = container.get("command") or image.get("entrypoint")
+    if list(command or []) != list(contract.ENTRYPOINT) or container.get("args"):
+        yield (f"command {command} args {container.get('args')} do not run "
+               f"{shlex.join(contract.ENTRYPOINT)}")
+
+    # --- SIGTERM drains before SIGKILL ----------------------------------------------------------
+    graceful = _int(env.get(contract.ENV_GRACEFUL_SHUTDOWN_SECONDS),
+                    contract.DEFAULT_GRACEFUL_SHUTDOWN_SECONDS)
+    grace = pod.get("terminationGracePeriodSeconds", 30)
+    if grace != contract.termination_grace_period_seconds(graceful) or grace <= graceful:
+        yield (f"terminationGracePeriodSeconds {grace} does not leave the worker's "
+               f"{graceful}s drain plus {contract.TERMINATION_GRACE_MARGIN_SECONDS}s margin")
+
+
+def resolve_port(container: Mapping[str, Any], port: int | str | None) -> int | None:
+    """A probe's port as a number, resolving a named container port."""
+    if isinstance(port, int):
+        return port
+    for p in container.get("ports", []):
+        if p.get("name") == port:
+            return p.get("containerPort")
+    return int(port) if isinstance(port, str) and port.isdigit() else None
+
+
+def _int(value: str | None, default: int) -> int | str:
+    if value is None:
+        return default
+    return int(value) if value.isdigit() else value
+
+
+def _secret_keys(secret: Mapping[str, Any]) -> set[str]:
+    return set(secret.get("data", {})) | set(secret.get("stringData", {}))
+
+
+def _volume_files(volume: Mapping[str, Any], keys: set[str]) -> set[str]:
+    items = volume["secret"].get("items")
+    if items:
+        return {i["path"] for i in items if i.get("key") in keys}
+    return keys
+
+
+def _file_provided(path: str, mounts: list[Mapping[str, Any]], volumes: Mapping[str, Any],
+                   secrets: Mapping[tuple, Mapping[str, Any]], namespace: str | None) -> bool | str:
+    """True when a Secret volume puts a file at `path`; otherwise why not."""
+    best = None
+    for mount in mounts:
+        prefix = mount["mountPath"].rstrip("/") + "/"
+        if path.startswith(prefix) and (best is None or len(prefix) > len(best[0])):
+            best = (prefix, mount)
+    if best is None:
+        return "no volume is mounted at its directory"
+    prefix, mount = best
+    volume = volumes.get(mount["name"], {})
+    if "secret" not in volume:
+        return f"mounted from volume {mount['name']}, which is not a Secret"
+    secret = secrets.get((namespace, volume["secret"].get("secretName")))
+    if secret is None:
+        return f"Secret {volume['secret'].get('secretName')!r} is not created in {namespace}"
+    relative = path[len(prefix):]
+    if relative not in _volume_files(volume, _secret_keys(secret)):
+        return f"Secret volume {mount['name']} at {mount['mountPath']} has no file {relative}"
+    return True
