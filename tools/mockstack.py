@@ -63,7 +63,12 @@ class MockResource:
     inputs: dict
     """Inputs with secrets unwrapped to plain values (whole-number floats as ints)."""
     secret_paths: frozenset
-    """Paths (tuples of keys / indexes) into `inputs` whose value Pulumi marked secret."""
+    """Paths (tuples of keys / indexes) into `inputs` that arrived marked secret; see is_secret."""
+
+    def is_secret(self, *path: Any) -> bool:
+        """True when the input at `path` is secret (Pulumi marks a whole object secret when any
+        value inside it is, so a secret parent counts)."""
+        return any(path[:n] in self.secret_paths for n in range(len(path) + 1))
 
     def get(self, *path: Any, default: Any = None) -> Any:
         """The input at `path` (keys and indexes), or `default` if any step is missing."""

@@ -1,0 +1,203 @@
+"""A production-like stack under mocks: Secrets wired by name, kept secret, never leaked."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import posixpath
+
+from components.secrets import (API_KEY_SECRET, CHATGPT_KEY, CHATGPT_SECRET, SECRET_ENV_SECRET,
+                                SERVER_CA_SECRET, TLS_SECRET)
+from components.temporal_worker import CHECKSUM_ANNOTATION
+from tests.program.conftest import (DEPLOYMENT, IMAGE, SECRET, WORKER, Pki, container, env_of,
+                                    pem, walk_strings)
+from tools.mockstack import StackRun, run_stack
+from worker import contract
+
+REAL_DIGEST = "sha256:" + "ab" * 32
+FILE_ENV = (contract.ENV_TLS_CLIENT_CERT_PATH, contract.ENV_TLS_CLIENT_KEY_PATH,
+            contract.ENV_TLS_SERVER_CA_CERT_PATH)
+
+
+def secrets_by_name(run: StackRun) -> dict:
+    return {s.get("metadata", "name"): s for s in run.of_type(SECRET)}
+
+
+def checksum(run: StackRun) -> str:
+    return run.one(DEPLOYMENT, WORKER).get("spec", "template", "metadata", "annotations",
+                                          CHECKSUM_ANNOTATION)
+
+
+def test_tls_pair_becomes_a_kubernetes_tls_secret_with_standard_keys(prod_run: StackRun,
+                                                                     pki: Pki):
+    tls = secrets_by_name(prod_run)[TLS_SECRET]
+    assert tls.get("type") == "kubernetes.io/tls"
+    assert tls.get("stringData") == {"tls.crt": pki.cert_pem, "tls.key": pki.key_pem}
+    assert set(tls.get("stringData")) == {contract.TLS_CERT_KEY, contract.TLS_KEY_KEY}
+
+
+def test_api_keys_become_opaque_secrets_with_the_seed_names(prod_run: StackRun, prod_secrets):
+    secrets = secrets_by_name(prod_run)
+    assert secrets[CHATGPT_SECRET].get("type") == "Opaque"
+    assert secrets[CHATGPT_SECRET].get("stringData") == {CHATGPT_KEY: prod_secrets[
+        "chatgptApiKey"]}
+    assert CHATGPT_SECRET == "chatgpt-key" and CHATGPT_KEY == "KEY"
+    assert secrets[API_KEY_SECRET].get("type") == "Opaque"
+    assert list(secrets[API_KEY_SECRET].get("stringData").values()) == [
+        prod_secrets["temporalApiKey"]]
+    assert secrets[SECRET_ENV_SECRET].get("stringData") == {"EXTRA_TOKEN": prod_secrets[
+        "secretEnv"]}
+
+
+def test_secret_data_stays_secret(prod_run: StackRun):
+    for secret in prod_run.of_type(SECRET):
+        for key in secret.get("stringData"):
+            assert secret.is_secret("stringData", key), f"{secret.urn}: {key} not secret"
+
+
+def test_every_secret_env_var_uses_a_secret_key_ref_to_a_created_secret(prod_run: StackRun):
+    env = env_of(prod_run)
+    created = secrets_by_name(prod_run)
+    refs = {}
+    for name in (contract.ENV_API_KEY, contract.ENV_CHATGPT_API_KEY, "EXTRA_TOKEN"):
+        assert "value" not in env[name], f"{name} must come from a Secret"
+        ref = env[name]["valueFrom"]["secretKeyRef"]
+        assert ref["key"] in created[ref["name"]].get("stringData"), ref
+        refs[name] = ref["name"]
+    assert refs == {contract.ENV_API_KEY: API_KEY_SECRET,
+                    contract.ENV_CHATGPT_API_KEY: CHATGPT_SECRET, "EXTRA_TOKEN": SECRET_ENV_SECRET}
+
+
+def test_mounted_secret_volumes_reference_created_secrets(prod_run: StackRun):
+    pod = prod_run.one(DEPLOYMENT, WORKER).get("spec", "template", "spec")
+    created = secrets_by_name(prod_run)
+    mounted = {v["secret"]["secretName"] for v in pod["volumes"] if "secret" in v}
+    assert mounted == {TLS_SECRET, SERVER_CA_SECRET}
+    assert mounted <= set(created)
+    for volume in pod["volumes"]:
+        for item in volume.get("secret", {}).get("items", []):
+            assert item["key"] in created[volume["secret"]["secretName"]].get("stringData")
+
+
+def test_file_env_vars_point_inside_their_read_only_mounts(prod_run: StackRun):
+    worker = container(prod_run)
+    env = env_of(prod_run)
+    pod = prod_run.one(DEPLOYMENT, WORKER).get("spec", "template", "spec")
+    volumes = {v["name"]: v for v in pod["volumes"]}
+    created = secrets_by_name(prod_run)
+    for name in FILE_ENV:
+        path = env[name]["value"]
+        directory, filename = posixpath.split(path)
+        mount = next((m for m in worker["volumeMounts"] if m["mountPath"] == directory), None)
+        assert mount is not None, f"{name}={path} is not inside any mount"
+        assert mount["readOnly"] is True, mount
+        secret = volumes[mount["name"]]["secret"]
+        items = {i["path"]: i["key"] for i in secret.get("items", [])} or {
+            k: k for k in created[secret["secretName"]].get("stringData")}
+        assert filename in items, f"{name}: {filename} is not a file of {secret['secretName']}"
+    assert env[contract.ENV_TLS_CLIENT_CERT_PATH]["value"] == contract.TLS_CERT_PATH
+    assert env[contract.ENV_TLS_SERVER_CA_CERT_PATH]["value"] == contract.SERVER_CA_PATH
+
+
+def test_production_worker_connects_with_tls_to_the_configured_address(prod_run: StackRun,
+                                                                       prod_config):
+    env = env_of(prod_run)
+    assert env[contract.ENV_ADDRESS]["value"] == prod_config["temporalAddress"]
+    assert env[contract.ENV_NAMESPACE]["value"] == prod_config["temporalNamespace"]
+    assert env[contract.ENV_TASK_QUEUE]["value"] == prod_config["taskQueue"]
+    assert env[contract.ENV_TLS]["value"] == "true"
+    assert env[contract.ENV_TLS_SERVER_NAME]["value"] == prod_config["tlsServerName"]
+    assert env[contract.ENV_CHATGPT_BASE_URL]["value"] == prod_config["chatgptBaseUrl"]
+    assert prod_run.one(DEPLOYMENT, WORKER).get("spec", "replicas") == 4
+    assert container(prod_run)["resources"] == {"requests": {"cpu": "250m", "memory": "256Mi"},
+                                                "limits": {"cpu": "1", "memory": "1Gi"}}
+
+
+def test_no_plain_text_secret_outside_secrets_or_in_exports(prod_run: StackRun, prod_secrets):
+    for resource in prod_run.resources:
+        if resource.type_ == SECRET:
+            continue
+        for path, text in walk_strings(resource.inputs):
+            for key, value in prod_secrets.items():
+                if value not in text:
+                    continue
+                # Only the registry password may reach the image, and only marked secret.
+                assert resource.type_ == IMAGE and key == "registryPassword", \
+                    f"{resource.urn}: {key} in plain text at {path}"
+                assert resource.is_secret(*path), f"{resource.urn}: {path} not secret"
+    for path, text in walk_strings(prod_run.exports):
+        for key, value in prod_secrets.items():
+            assert value not in text, f"export {path} contains {key}"
+
+
+def test_registry_credentials_reach_the_image_push(prod_run: StackRun, prod_config):
+    image = prod_run.one(IMAGE)
+    assert image.get("registry", "server") == "registry.example.com"
+    assert image.get("registry", "username") == "ci"
+    assert image.is_secret("registry", "password")
+    assert not image.is_secret("imageName")
+    assert image.get("imageName") == f"{prod_config['imageRepository']}:v1.2.3"
+    labels = prod_run.one(DEPLOYMENT, WORKER).get("metadata", "labels")
+    assert labels["app.kubernetes.io/version"] == "v1.2.3"
+
+
+def test_given_digest_pins_the_deployment_image(prod_config):
+    run = run_stack(prod_config, stack="prod", image_digest=REAL_DIGEST)
+    assert container(run)["image"] == f"{prod_config['imageRepository']}@{REAL_DIGEST}"
+    assert run.exports["imageDigest"] == REAL_DIGEST
+    assert not run.image_digest_is_placeholder
+
+
+def test_checksum_is_a_plain_sha256_that_reveals_no_secret(prod_run: StackRun, prod_secrets):
+    value = checksum(prod_run)
+    deployment = prod_run.one(DEPLOYMENT, WORKER)
+    assert len(value) == 64 and int(value, 16) >= 0, deployment.urn
+    assert deployment.secret_paths == frozenset(), "a secret annotation would hide the whole spec"
+    for secret in prod_secrets.values():
+        assert hashlib.sha256(secret.encode()).hexdigest() != value
+        assert secret not in value
+
+
+def test_rotating_the_client_cert_changes_the_checksum(prod_config, prod_run: StackRun,
+                                                       pki: Pki, cert_factory):
+    rotated_cert, rotated_key = pem(cert_factory.issue(pki.ca, "program-client-rotated",
+                                                       not_after=pki.client.cert.not_valid_after_utc))
+    rotated = run_stack({**prod_config, "tlsCert": rotated_cert, "tlsKey": rotated_key},
+                        stack="prod")
+    assert checksum(rotated) != checksum(prod_run)
+    same = run_stack(prod_config, stack="prod")
+    assert checksum(same) == checksum(prod_run), "the checksum must be deterministic"
+
+
+def test_rotating_an_api_key_changes_the_checksum(prod_config, prod_run: StackRun):
+    rotated = run_stack({**prod_config, "chatgptApiKey": "sk-rotated-" + "7" * 32}, stack="prod")
+    assert checksum(rotated) != checksum(prod_run)
+
+
+def test_secret_env_accepts_several_variables_each_by_reference(prod_config):
+    extra = {"EXTRA_TOKEN": "token-" + "1" * 30, "DB_PASSWORD": "db-" + "2" * 30}
+    run = run_stack({**prod_config, "secretEnv": json.dumps(extra)}, stack="prod")
+    env = env_of(run)
+    for name in extra:
+        assert env[name]["valueFrom"]["secretKeyRef"] == {"name": SECRET_ENV_SECRET, "key": name}
+    assert secrets_by_name(run)[SECRET_ENV_SECRET].get("stringData") == extra
+
+
+def test_exec_probe_mode_checks_heartbeat_freshness(prod_config):
+    run = run_stack({**prod_config, "probeMode": "exec"}, stack="prod")
+    worker = container(run)
+    readiness = worker["readinessProbe"]["exec"]["command"]
+    liveness = worker["livenessProbe"]["exec"]["command"]
+    assert readiness == contract.heartbeat_probe_command()
+    assert liveness != readiness
+    assert liveness[:-1] == readiness[:-1], "same check, longer max age"
+    assert int(liveness[-1]) > int(readiness[-1])
+    assert "ls" not in readiness
+    assert env_of(run)[contract.ENV_HEARTBEAT_FILE]["value"] == contract.DEFAULT_HEARTBEAT_FILE
+
+
+def test_graceful_shutdown_setting_sets_env_and_grace_period(prod_config):
+    run = run_stack({**prod_config, "gracefulShutdownSeconds": "120"}, stack="prod")
+    assert env_of(run)[contract.ENV_GRACEFUL_SHUTDOWN_SECONDS]["value"] == "120"
+    spec = run.one(DEPLOYMENT, WORKER).get("spec", "template", "spec")
+    assert spec["terminationGracePeriodSeconds"] == contract.termination_grace_period_seconds(120)
