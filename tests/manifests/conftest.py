@@ -1,0 +1,92 @@
+"""Stack configs and their offline renders (tools/render.py), shared by the manifest checks."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from pathlib import Path
+
+import pytest
+
+from tests.support.tls import CertFactory
+from tools import mockstack, render
+
+# dev: what `Pulumi.dev.yaml` deploys. prod: a production-like stack (mTLS with a private server
+# CA, a Temporal API key, the chat API key and one generic secret env var). prod-exec: the same
+# with exec (heartbeat file) probes instead of HTTP ones.
+CONFIGS = ("dev", "prod", "prod-exec")
+
+
+def production_config(cert_factory: CertFactory) -> dict[str, str]:
+    """A production-like config with PEMs generated for this run (nothing secret is committed)."""
+    ca = cert_factory.ca("render-ca")
+    client = cert_factory.issue(ca, "render-client")
+    return {
+        "k8sNamespace": "payments-workers",
+        "temporalAddress": "payments.a1b2c.tmprl.cloud:7233",
+        "temporalNamespace": "payments.a1b2c",
+        "taskQueue": "payments",
+        "tlsCert": client.cert_path.read_text(),
+        "tlsKey": client.key_path.read_text(),
+        "tlsServerCa": ca.cert_path.read_text(),
+        "tlsServerName": "payments.a1b2c.tmprl.cloud",
+        "temporalApiKey": "tcld-api-key-for-render-tests-0123456789",
+        "chatgptApiKey": "sk-render-tests-0123456789abcdef",
+        "secretEnv": json.dumps({"LEDGER_API_TOKEN": "ledger-token-for-render-tests"}),
+        "imageRepository": "registry.example.com/payments/temporal-worker",
+        "replicas": "3",
+    }
+
+
+def secret_values(config: Mapping[str, str]) -> list[str]:
+    """Every secret value in `config`, including each value inside `secretEnv`."""
+    values = []
+    for key in mockstack.SECRET_KEYS:
+        if config.get(key):
+            if key == "secretEnv":
+                values += json.loads(config[key]).values()
+            else:
+                values.append(config[key])
+    return values
+
+
+@pytest.fixture(scope="session")
+def stack_configs(cert_factory: CertFactory) -> dict[str, tuple[str, dict[str, str]]]:
+    """Config name -> (stack name, config)."""
+    prod = production_config(cert_factory)
+    return {
+        "dev": ("dev", mockstack.load_stack_config("dev")),
+        "prod": ("prod", prod),
+        "prod-exec": ("prod", {**prod, "probeMode": "exec"}),
+    }
+
+
+@pytest.fixture(scope="session")
+def renders(stack_configs, tmp_path_factory) -> dict[str, tuple[render.Rendering, Path]]:
+    """Config name -> (redacted rendering, directory with its YAML files), rendered once."""
+    out = {}
+    for name, (stack, config) in stack_configs.items():
+        rendering = render.render(config, stack=stack)
+        directory = tmp_path_factory.mktemp(f"rendered-{name}")
+        render.write(rendering, directory)
+        out[name] = (rendering, directory)
+    return out
+
+
+@pytest.fixture(params=CONFIGS)
+def config_name(request) -> str:
+    return request.param
+
+
+@pytest.fixture
+def rendering(renders, config_name) -> render.Rendering:
+    return renders[config_name][0]
+
+
+@pytest.fixture
+def worker_deployment(rendering) -> dict:
+    from tools.conformance import worker_deployments
+
+    found = worker_deployments(rendering.objects)
+    assert len(found) == 1, f"expected one worker Deployment, found {len(found)}"
+    return found[0]

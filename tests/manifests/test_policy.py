@@ -1,0 +1,164 @@
+"""Policy checks on the rendered worker Deployment, and proof that each check fires."""
+
+from __future__ import annotations
+
+import copy
+
+import pytest
+
+from tests.manifests import policy
+from tests.manifests.conftest import secret_values
+from tools import render
+from tools.conformance import worker_deployments
+
+
+def test_worker_pod_meets_pss_restricted(worker_deployment, config_name):
+    assert policy.pss_restricted(worker_deployment["spec"]["template"]["spec"]) == [], config_name
+
+
+def test_every_pod_template_meets_pss_restricted(rendering, config_name):
+    pods = [o for o in rendering.objects if o["kind"] in ("Deployment", "StatefulSet", "Job")]
+    problems = {o["metadata"]["name"]: policy.pss_restricted(o["spec"]["template"]["spec"])
+                for o in pods}
+    assert not any(problems.values()), f"{config_name}: {problems}"
+
+
+def test_worker_deployment_passes_workload_checks(stack_configs, config_name):
+    # A digest pin needs a build; render with a digest the way a deploy after a push does.
+    stack, config = stack_configs[config_name]
+    rendering = render.render(config, stack=stack, image_digest="sha256:" + "ab" * 32)
+    assert policy.workload_checks(_worker(rendering)) == [], config_name
+
+
+def test_placeholder_render_is_not_pinned_to_a_real_digest(worker_deployment, rendering):
+    """Without a build the digest is the all-zero placeholder and the render says so."""
+    assert rendering.image_digest is None
+    assert worker_deployment["spec"]["template"]["spec"]["containers"][0]["image"].endswith(
+        "@sha256:" + "0" * 64)
+
+
+def test_no_literal_secret_in_env(stack_configs, config_name):
+    stack, config = stack_configs[config_name]
+    plain = render.render(config, stack=stack, redact=False)
+    assert plain.secret_leaks == [], plain.secret_leaks
+    for obj in plain.objects:
+        if obj["kind"] == "Deployment":
+            assert policy.literal_secrets_in_env(obj, secret_values(config)) == [], config_name
+    if config_name != "dev":
+        # The production config does carry secrets, and they reach the pods by reference.
+        worker = worker_deployments(plain.objects)[0]
+        refs = [e for e in worker["spec"]["template"]["spec"]["containers"][0]["env"]
+                if "valueFrom" in e]
+        assert {e["name"] for e in refs} >= {"TEMPORAL_API_KEY", "CHATGPT_API_KEY",
+                                             "LEDGER_API_TOKEN"}
+
+
+def test_redacted_render_holds_no_secret_value(renders, stack_configs, config_name):
+    _, directory = renders[config_name]
+    text = "".join(p.read_text() for p in sorted(directory.glob("*.yaml")))
+    leaked = [v for v in secret_values(stack_configs[config_name][1]) if v.strip() in text]
+    assert not leaked, f"{config_name}: {len(leaked)} secret value(s) in the rendered YAML"
+
+
+def test_nothing_in_the_default_namespace(rendering, config_name):
+    assert policy.namespace_checks(rendering.objects) == [], config_name
+
+
+def _worker(rendering, *, pin: bool = False) -> dict:
+    """A copy of the worker Deployment, its image pinned to a made-up digest when `pin`."""
+    deployment = copy.deepcopy(worker_deployments(rendering.objects)[0])
+    if pin:
+        container = deployment["spec"]["template"]["spec"]["containers"][0]
+        container["image"] = container["image"].rsplit("@", 1)[0] + "@sha256:" + "ab" * 32
+    return deployment
+
+
+# Each mutation breaks one rule; the matching check must report it.
+POD = ("spec", "template", "spec")
+C0 = (*POD, "containers", 0)
+MUTATIONS = {
+    "cpu limit removed": (lambda d: _dig(d, C0)["resources"]["limits"].pop("cpu"), "no cpu limit"),
+    "memory request removed": (lambda d: _dig(d, C0)["resources"]["requests"].pop("memory"),
+                               "no memory request"),
+    "readiness probe removed": (lambda d: _dig(d, C0).pop("readinessProbe"), "no readinessProbe"),
+    "liveness probe removed": (lambda d: _dig(d, C0).pop("livenessProbe"), "no livenessProbe"),
+    "identical probes": (lambda d: _dig(d, C0).__setitem__(
+        "readinessProbe", copy.deepcopy(_dig(d, C0)["livenessProbe"])), "identical"),
+    "tag instead of digest": (lambda d: _dig(d, C0).__setitem__(
+        "image", _dig(d, C0)["image"].split("@")[0] + ":latest"), "not pinned by digest"),
+    "low uid": (lambda d: [_dig(d, C0)["securityContext"].__setitem__("runAsUser", 1000),
+                           _dig(d, POD)["securityContext"].__setitem__("runAsUser", 1000)],
+                "below 10000"),
+    "runAsNonRoot off": (lambda d: [_dig(d, C0)["securityContext"].pop("runAsNonRoot"),
+                                    _dig(d, POD)["securityContext"].pop("runAsNonRoot")],
+                         "runAsNonRoot"),
+    "writable root": (lambda d: _dig(d, C0)["securityContext"].__setitem__(
+        "readOnlyRootFilesystem", False), "not read-only"),
+    "privilege escalation": (lambda d: _dig(d, C0)["securityContext"].pop(
+        "allowPrivilegeEscalation"), "privilege escalation"),
+    "capabilities kept": (lambda d: _dig(d, C0)["securityContext"].pop("capabilities"),
+                          "drop ALL"),
+    "seccomp unconfined": (lambda d: [
+        _dig(d, C0)["securityContext"].__setitem__("seccompProfile", {"type": "Unconfined"}),
+        _dig(d, POD)["securityContext"].__setitem__("seccompProfile", {"type": "Unconfined"})],
+        "seccompProfile"),
+    "token automounted": (lambda d: _dig(d, POD).pop("automountServiceAccountToken"),
+                          "automountServiceAccountToken"),
+}
+PSS_MUTATIONS = {
+    "hostNetwork": (lambda p: p.__setitem__("hostNetwork", True), "hostNetwork"),
+    "hostPath volume": (lambda p: p["volumes"].append({"name": "h", "hostPath": {"path": "/"}}),
+                        "hostPath"),
+    "privileged": (lambda p: p["containers"][0]["securityContext"].__setitem__(
+        "privileged", True), "privileged"),
+    "added capability": (lambda p: p["containers"][0]["securityContext"]["capabilities"]
+                         .__setitem__("add", ["NET_ADMIN"]), "adds capabilities"),
+    "hostPort": (lambda p: p["containers"][0]["ports"][0].__setitem__("hostPort", 8080),
+                 "hostPort"),
+    "root uid": (lambda p: p["containers"][0]["securityContext"].__setitem__("runAsUser", 0),
+                 "uid 0"),
+    "unsafe sysctl": (lambda p: p["securityContext"].__setitem__(
+        "sysctls", [{"name": "kernel.msgmax", "value": "1"}]), "unsafe sysctl"),
+}
+
+
+def _dig(d, path):
+    for step in path:
+        d = d[step]
+    return d
+
+
+@pytest.mark.parametrize("mutation", MUTATIONS)
+def test_workload_check_catches(renders, mutation):
+    deployment = _worker(renders["prod"][0], pin=True)
+    assert policy.workload_checks(deployment) == []
+    apply, expected = MUTATIONS[mutation]
+    apply(deployment)
+    problems = policy.workload_checks(deployment)
+    assert any(expected in p for p in problems), (mutation, problems)
+
+
+@pytest.mark.parametrize("mutation", PSS_MUTATIONS)
+def test_pss_restricted_check_catches(renders, mutation):
+    pod = _worker(renders["prod"][0], pin=True)["spec"]["template"]["spec"]
+    apply, expected = PSS_MUTATIONS[mutation]
+    apply(pod)
+    problems = policy.pss_restricted(pod)
+    assert any(expected in p for p in problems), (mutation, problems)
+
+
+def test_literal_secret_check_catches_a_plain_api_key(renders, stack_configs):
+    deployment = _worker(renders["prod"][0], pin=True)
+    config = stack_configs["prod"][1]
+    env = _dig(deployment, C0)["env"]
+    env.append({"name": "TEMPORAL_API_KEY_COPY", "value": config["temporalApiKey"]})
+    env.append({"name": "SOME_TOKEN", "value": "not-from-config"})
+    problems = policy.literal_secrets_in_env(deployment, secret_values(config))
+    assert len(problems) == 2, problems
+
+
+def test_namespace_check_catches_default(renders):
+    objects = copy.deepcopy(renders["prod"][0].objects)
+    objects[-1]["metadata"]["namespace"] = "default"
+    del objects[-2]["metadata"]["namespace"]
+    assert len(policy.namespace_checks(objects)) == 2
