@@ -53,8 +53,9 @@ def dockerfile_identity(path: Path = DOCKERFILE) -> dict[str, Any]:
         if instruction == "FROM":
             user, entrypoint = None, None  # a new stage starts clean
         elif instruction == "ARG":
-            name, _, default = rest.partition("=")
-            args[name.strip()] = default.strip().strip('"')
+            name, has_default, default = rest.partition("=")
+            if has_default or name.strip() not in args:  # `ARG X` re-declares a global X
+                args[name.strip()] = default.strip().strip('"')
         elif instruction == "USER":
             user = re.sub(r"\$\{?(\w+)\}?", lambda m: args.get(m.group(1), m.group(0)), rest)
         elif instruction == "ENTRYPOINT":

@@ -1,0 +1,171 @@
+"""The rendered worker Deployment fits the worker (contract, settings, Dockerfile), and each
+one-sided change the acceptance names makes the conformance check fail."""
+
+from __future__ import annotations
+
+import copy
+
+import pytest
+
+from tools import conformance
+from worker import contract
+
+# What worker/Dockerfile must say; tests that do not need the real file use this.
+IMAGE = {"uid": contract.RUN_AS_UID, "gid": contract.RUN_AS_GID,
+         "entrypoint": list(contract.ENTRYPOINT)}
+
+
+def test_rendered_deployment_conforms_to_the_worker(rendering, config_name):
+    assert conformance.check(rendering.objects, image=IMAGE) == [], config_name
+
+
+def test_dockerfile_matches_the_contract(renders):
+    """The real worker/Dockerfile: USER and ENTRYPOINT agree with the contract and the pod."""
+    assert conformance.dockerfile_identity() == IMAGE
+    assert conformance.check(renders["prod"][0].objects) == []
+
+
+def test_worker_reads_every_name_the_component_sets():
+    names = conformance.worker_env_names()
+    assert {contract.ENV_ADDRESS, contract.ENV_TLS_CLIENT_CERT_PATH, contract.ENV_TASK_QUEUE,
+            "TEMPORAL_HOST_URL"} <= names
+
+
+def _objects(renders, name="prod"):
+    return copy.deepcopy(renders[name][0].objects)
+
+
+def _container(objects):
+    return conformance.worker_container(conformance.worker_deployments(objects)[0])
+
+
+def _pod(objects):
+    return conformance.worker_deployments(objects)[0]["spec"]["template"]["spec"]
+
+
+def _env(objects, name):
+    return next(e for e in _container(objects)["env"] if e["name"] == name)
+
+
+def mount_path_changed_in_component_only(objects):
+    mount = next(m for m in _container(objects)["volumeMounts"]
+                 if m["mountPath"] == contract.TLS_MOUNT_DIR)
+    mount["mountPath"] = "/etc/temporal/certs"
+
+
+def env_renamed_in_component_only(objects):
+    _env(objects, contract.ENV_ADDRESS)["name"] = "TEMPORAL_ADDR"
+
+
+def probe_path_wrong(objects):
+    _container(objects)["readinessProbe"]["httpGet"]["path"] = "/ready"
+
+
+def probe_port_wrong(objects):
+    _container(objects)["livenessProbe"]["httpGet"]["port"] = 8081
+
+
+def runs_as_root(objects):
+    for sc in (_pod(objects)["securityContext"], _container(objects)["securityContext"]):
+        sc["runAsUser"] = 0
+        sc["runAsNonRoot"] = False
+
+
+def runs_as_other_uid(objects):
+    for sc in (_pod(objects)["securityContext"], _container(objects)["securityContext"]):
+        sc["runAsUser"] = 20000
+
+
+def cert_path_env_points_elsewhere(objects):
+    _env(objects, contract.ENV_TLS_CLIENT_CERT_PATH)["value"] = "/etc/temporal/tls/client.crt"
+
+
+def secret_key_renamed(objects):
+    tls = next(o for o in objects if o["kind"] == "Secret" and o["type"] == "kubernetes.io/tls")
+    tls["stringData"]["tsl.crt"] = tls["stringData"].pop(contract.TLS_CERT_KEY)
+
+
+def secret_name_mismatch(objects):
+    volume = next(v for v in _pod(objects)["volumes"] if "secret" in v
+                  and v["secret"]["secretName"] == "temporal-tls")
+    volume["secret"]["secretName"] = "my-tls-secret"
+
+
+def grace_period_too_short(objects):
+    _pod(objects)["terminationGracePeriodSeconds"] = 10
+
+
+def command_changed(objects):
+    _container(objects)["command"] = ["python", "-m", "worker.main"]
+
+
+def tmp_not_writable(objects):
+    next(m for m in _container(objects)["volumeMounts"] if m["mountPath"] == "/tmp")["readOnly"] = True
+
+
+# name -> (change to the rendered objects, text the check must report)
+BREAKS = {
+    # The four the acceptance names, component side:
+    "mount path changed in the component only": (mount_path_changed_in_component_only,
+                                                 "no volume is mounted at its directory"),
+    "env var renamed in the component only": (env_renamed_in_component_only,
+                                              "TEMPORAL_ADDR is set but the worker does not read"),
+    "probe path wrong": (probe_path_wrong, "readinessProbe path /ready"),
+    "runs as root": (runs_as_root, "runs as root"),
+    # More of the same kind:
+    "probe port wrong": (probe_port_wrong, "is not the health port"),
+    "uid differs from the image's USER": (runs_as_other_uid, "runAsUser 20000"),
+    "cert path env points at a file the Secret does not have": (
+        cert_path_env_points_elsewhere, "has no file client.crt"),
+    "Secret key typo (the seed's tsl.crt)": (secret_key_renamed, "provides no file tls.crt"),
+    "Secret name does not match its mount (the seed's my-tls-secret)": (
+        secret_name_mismatch, "'my-tls-secret' is not created"),
+    "grace period shorter than the drain": (grace_period_too_short,
+                                            "terminationGracePeriodSeconds 10"),
+    "command differs from the entrypoint": (command_changed, "do not run python -m worker"),
+    "/tmp not writable under a read-only root": (tmp_not_writable,
+                                                 "without a writable emptyDir"),
+}
+
+
+@pytest.mark.parametrize("name", BREAKS)
+def test_conformance_fails_when_the_deployment_side_breaks(renders, name):
+    objects = _objects(renders)
+    assert conformance.check(objects, image=IMAGE) == []
+    change, expected = BREAKS[name]
+    change(objects)
+    problems = conformance.check(objects, image=IMAGE)
+    assert any(expected in p for p in problems), (name, problems)
+
+
+def test_conformance_fails_when_the_worker_renames_an_env_var(renders):
+    """The worker side renames TEMPORAL_TASK_QUEUE (it reads TEMPORAL_QUEUE instead)."""
+    reads = (conformance.worker_env_names() - {contract.ENV_TASK_QUEUE}) | {"TEMPORAL_QUEUE"}
+    problems = conformance.check(_objects(renders), reads=reads, image=IMAGE)
+    assert any(contract.ENV_TASK_QUEUE in p for p in problems), problems
+
+
+def test_conformance_fails_when_the_image_user_changes(renders):
+    problems = conformance.check(_objects(renders), image={**IMAGE, "uid": 0, "gid": 0})
+    assert any("runAsUser" in p for p in problems), problems
+
+
+def test_conformance_fails_when_the_image_entrypoint_changes(renders):
+    dev = _objects(renders, "dev")
+    del _container(dev)["command"]
+    problems = conformance.check(dev, image={**IMAGE, "entrypoint": ["python", "-m", "app"]})
+    assert any("ENTRYPOINT" in p for p in problems) and any("command" in p for p in problems)
+
+
+def test_conformance_fails_when_an_exec_probe_checks_another_file(renders):
+    objects = _objects(renders, "prod-exec")
+    _container(objects)["readinessProbe"]["exec"]["command"][4] = "/tmp/other"
+    assert conformance.check(objects, image=IMAGE)
+
+
+def test_dockerfile_identity_reads_the_final_stage(tmp_path):
+    dockerfile = tmp_path / "Dockerfile"
+    dockerfile.write_text('ARG UID=10001\nFROM a AS build\nUSER 1:1\nENTRYPOINT ["x"]\n'
+                          'FROM b\nARG UID\nUSER ${UID}:10001\n'
+                          'ENTRYPOINT ["python", "-m", \\\n "worker"]\n')
+    assert conformance.dockerfile_identity(dockerfile) == IMAGE
