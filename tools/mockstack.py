@@ -13,7 +13,10 @@ provider plugin, Docker or cluster is used. Interface:
 - Errors raised by the program (e.g. the config ValueError) propagate unchanged; the resources
   registered before the error are attached as `error.registered_resources`.
 - Each call runs in a fresh thread with its own event loop and context, so no Pulumi runtime
-  state (settings, config, root stack) leaks between runs.
+  state (settings, config, root stack) leaks between runs, and it works inside a running loop.
+
+`run_program(program, config, ...)` does the same for any callable (e.g. one that builds a single
+component), for component tests.
 """
 
 from __future__ import annotations
@@ -26,7 +29,8 @@ import sys
 import threading
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterator, Mapping, Optional
+from types import MappingProxyType
+from typing import Any, Callable, Iterator, Mapping, Optional
 
 import pulumi
 from pulumi.runtime import mocks as pulumi_mocks
@@ -143,11 +147,20 @@ def load_stack_config(stack: str, project: str = PROJECT) -> dict[str, str]:
 def run_stack(config: Mapping[str, str], *, stack: str = "dev", project: str = PROJECT,
               image_digest: Optional[str] = None) -> StackRun:
     """Run `__main__.py` for `config` under mocks; see the module docstring."""
+    return run_program(lambda: runpy.run_path(str(MAIN), run_name="__main__"), config,
+                       stack=stack, project=project, image_digest=image_digest)
+
+
+def run_program(program: Callable[[], Any], config: Mapping[str, str] = MappingProxyType({}),
+                *, stack: str = "test", project: str = PROJECT,
+                image_digest: Optional[str] = None) -> StackRun:
+    """Run `program` (which registers resources) under mocks, like run_stack does `__main__.py`."""
     outcome: dict[str, Any] = {}
 
     def target() -> None:
         try:
-            outcome["run"] = _run(config, stack, project, image_digest or PLACEHOLDER_DIGEST)
+            outcome["run"] = _run(program, config, stack, project,
+                                  image_digest or PLACEHOLDER_DIGEST)
         except BaseException as err:  # noqa: BLE001 - re-raised in the caller's thread
             outcome["error"] = err
 
@@ -206,7 +219,8 @@ class _Collector(logging.Handler):
         self.messages.append(record.getMessage())
 
 
-def _run(config: Mapping[str, str], stack: str, project: str, digest: str) -> StackRun:
+def _run(program: Callable[[], Any], config: Mapping[str, str], stack: str, project: str,
+         digest: str) -> StackRun:
     loop = asyncio.new_event_loop()
     asyncio.set_event_loop(loop)
     collector = _Collector()
@@ -221,8 +235,7 @@ def _run(config: Mapping[str, str], stack: str, project: str, digest: str) -> St
         pulumi.runtime.set_mocks(monitor.mocks, project=project, stack=stack, preview=False,
                                  logger=logger, monitor=monitor)
         try:
-            loop.run_until_complete(run_pulumi_func(
-                lambda: runpy.run_path(str(MAIN), run_name="__main__")))
+            loop.run_until_complete(run_pulumi_func(program))
         except BaseException as err:
             err.registered_resources = tuple(monitor.records)  # type: ignore[attr-defined]
             raise
