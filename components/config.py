@@ -304,7 +304,7 @@ class _Reader:
                 raise _fail("secretEnv", f"{name!r} is not a valid environment variable name")
             if name in _RESERVED_ENV:
                 raise _fail("secretEnv", f"{name} is set by the component; use its own key")
-            if not isinstance(item, str) or not item:
+            if _env_text(item) == "":
                 raise _fail("secretEnv", f"the value of {name} must be a non-empty string")
         return sorted(value)
 
@@ -312,7 +312,16 @@ class _Reader:
         if not names:
             return {}
         whole = self._config.get_secret_object("secretEnv")
-        return {name: whole.apply(lambda env, n=name: env[n]) for name in names}
+        return {name: whole.apply(lambda env, n=name: _env_text(env[n])) for name in names}
+
+
+def _env_text(value: Any) -> str:
+    """`config set --path` stores true/false and integers as JSON scalars; env wants text."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, (str, int, float)):
+        return str(value)
+    return ""
 
 
 def _snake(name: str) -> str:

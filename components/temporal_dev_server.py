@@ -78,9 +78,7 @@ class TemporalDevServer(pulumi.ComponentResource):
                         containers=[k8s.core.v1.ContainerArgs(
                             name="temporal",
                             image=args.image,
-                            args=["server", "start-dev", "--ip", "0.0.0.0",
-                                  "--port", str(FRONTEND_PORT), "--ui-port", str(UI_PORT),
-                                  "--namespace", args.temporal_namespace],
+                            args=_server_args(args.temporal_namespace),
                             ports=[
                                 k8s.core.v1.ContainerPortArgs(name="grpc",
                                                               container_port=FRONTEND_PORT),
@@ -137,3 +135,12 @@ class TemporalDevServer(pulumi.ComponentResource):
             "service_name": self.service_name,
             "deployment_name": self.deployment_name,
         })
+
+
+def _server_args(temporal_namespace: str) -> list[str]:
+    args = ["server", "start-dev", "--ip", "0.0.0.0", "--port", str(FRONTEND_PORT),
+            "--ui-port", str(UI_PORT)]
+    # start-dev always creates `default`; any other namespace must be asked for.
+    if temporal_namespace != contract.DEFAULT_NAMESPACE:
+        args += ["--namespace", temporal_namespace]
+    return args

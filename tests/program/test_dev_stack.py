@@ -10,7 +10,7 @@ from components.config import DEFAULTS, SECRET_KEYS
 from components.temporal_worker import TYPE_TOKEN
 from tests.program.conftest import (DEPLOYMENT, IMAGE, NAMESPACE, SECRET, SERVICE, WORKER,
                                     container, env_of)
-from tools.mockstack import PLACEHOLDER_DIGEST, StackRun
+from tools.mockstack import PLACEHOLDER_DIGEST, StackRun, run_stack
 from worker import contract
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -208,3 +208,10 @@ def test_dev_stack_file_holds_no_secret():
     stack = yaml.safe_load((ROOT / "Pulumi.dev.yaml").read_text())["config"]
     assert stack["temporal-worker:devServer"] is True
     assert not {k.split(":", 1)[1] for k in stack} & set(SECRET_KEYS)
+
+
+def test_dev_server_creates_a_non_default_temporal_namespace(dev_config):
+    run = run_stack({**dev_config, "temporalNamespace": "orders"})
+    args = container(run, "temporal-dev-deployment")["args"]
+    assert args[args.index("--namespace") + 1] == "orders"
+    assert env_of(run)[contract.ENV_NAMESPACE]["value"] == "orders"

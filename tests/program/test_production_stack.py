@@ -201,3 +201,11 @@ def test_graceful_shutdown_setting_sets_env_and_grace_period(prod_config):
     assert env_of(run)[contract.ENV_GRACEFUL_SHUTDOWN_SECONDS]["value"] == "120"
     spec = run.one(DEPLOYMENT, WORKER).get("spec", "template", "spec")
     assert spec["terminationGracePeriodSeconds"] == contract.termination_grace_period_seconds(120)
+
+
+def test_secret_env_set_with_config_path_keeps_numbers_as_text(prod_config):
+    # `pulumi config set --secret --path secretEnv.PIN 12345` stores a JSON number.
+    run = run_stack({**prod_config, "secretEnv": json.dumps({"PIN": 12345, "FLAG": True})},
+                    stack="prod")
+    assert secrets_by_name(run)[SECRET_ENV_SECRET].get("stringData") == {"PIN": "12345",
+                                                                          "FLAG": "true"}
