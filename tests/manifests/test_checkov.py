@@ -1,0 +1,89 @@
+"""checkov on the rendered manifests and on worker/Dockerfile, with skips (and their reasons) in
+.checkov.yaml next to this file."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+from pathlib import Path
+
+import pytest
+import yaml
+
+from tools.conformance import DOCKERFILE, worker_deployments
+
+HERE = Path(__file__).parent
+CONFIG = HERE / ".checkov.yaml"
+DEV_SERVER_CONFIG = HERE / ".checkov-dev-server.yaml"
+
+
+def checkov(binary: str, config: Path, framework: str, files: list[Path]) -> list[dict]:
+    """Failed checks as checkov reports them (JSON); raises if checkov itself breaks."""
+    args = [binary, "--config-file", str(config), "--framework", framework, "-o", "json"]
+    for f in files:
+        args += ["-f", str(f)]
+    result = subprocess.run(args, capture_output=True, text=True, timeout=300)
+    if result.returncode not in (0, 1) or not result.stdout.strip():
+        raise RuntimeError(f"checkov failed ({result.returncode}): {result.stderr[-2000:]}")
+    reports = json.loads(result.stdout)
+    reports = reports if isinstance(reports, list) else [reports]
+    assert all(r.get("check_type") == framework for r in reports), reports
+    assert sum(r["summary"]["passed"] for r in reports) > 0, "checkov ran no check"
+    return [f for r in reports for f in r["results"]["failed_checks"]]
+
+
+def _describe(failed: list[dict]) -> str:
+    return "\n".join(f"{f['check_id']} {f['resource']}: {f['check_name']}" for f in failed)
+
+
+def _split(directory: Path) -> tuple[list[Path], list[Path]]:
+    """(files checked with the main config, the dev server's Deployment checked with its own)."""
+    main, dev_server = [], []
+    for path in sorted(directory.glob("*.yaml")):
+        obj = yaml.safe_load(path.read_text())
+        if obj["kind"] == "Deployment" and not worker_deployments([obj]):
+            dev_server.append(path)
+        else:
+            main.append(path)
+    return main, dev_server
+
+
+def test_checkov_passes_on_rendered_manifests(renders, config_name, checkov_bin):
+    _, directory = renders[config_name]
+    main, dev_server = _split(directory)
+    failed = checkov(checkov_bin, CONFIG, "kubernetes", main)
+    if dev_server:
+        failed += checkov(checkov_bin, DEV_SERVER_CONFIG, "kubernetes", dev_server)
+    assert not failed, f"{config_name}:\n{_describe(failed)}"
+
+
+def test_checkov_reports_a_weakened_worker(renders, checkov_bin, tmp_path):
+    """The check can fail: a worker that runs privileged as root with no limits is reported."""
+    _, directory = renders["prod"]
+    worker = next(p for p in directory.glob("*.yaml")
+                  if worker_deployments([yaml.safe_load(p.read_text())]))
+    obj = yaml.safe_load(worker.read_text())
+    container = obj["spec"]["template"]["spec"]["containers"][0]
+    container["securityContext"].update(privileged=True, runAsUser=0, runAsNonRoot=False)
+    del container["resources"]["limits"]
+    broken = tmp_path / "worker.yaml"
+    broken.write_text(yaml.safe_dump(obj))
+    ids = {f["check_id"] for f in checkov(checkov_bin, CONFIG, "kubernetes", [broken])}
+    assert {"CKV_K8S_16", "CKV_K8S_11", "CKV_K8S_13"} <= ids, ids
+
+
+def test_checkov_passes_on_the_dockerfile(checkov_bin):
+    if not DOCKERFILE.exists():
+        pytest.fail(f"{DOCKERFILE} is missing")
+    failed = checkov(checkov_bin, CONFIG, "dockerfile", [DOCKERFILE])
+    assert not failed, _describe(failed)
+
+
+def test_skipped_checks_each_have_a_reason():
+    for config in (CONFIG, DEV_SERVER_CONFIG):
+        lines = config.read_text().splitlines()
+        for i, line in enumerate(lines):
+            if line.strip().startswith("- CKV"):
+                previous = lines[i - 1].strip()
+                assert previous.startswith("#") or previous.startswith("- CKV"), \
+                    f"{config.name}: {line.strip()} has no reason above it"
