@@ -129,7 +129,8 @@ def load_settings(config: pulumi.Config) -> StackSettings:
 
     temporal_address = raw.text("temporalAddress")
     if dev_server:
-        for name in ("temporalAddress", "temporalApiKey", "tlsCert", "tlsKey", "tlsServerCa"):
+        for name in ("temporalAddress", "temporalApiKey", "tlsCert", "tlsKey", "tlsServerCa",
+                     "tlsServerName"):
             if raw.is_set(name):
                 raise _fail(name, "must not be set with devServer=true: the worker talks to the "
                                   "in-cluster dev server without TLS or API key")

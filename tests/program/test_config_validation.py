@@ -7,7 +7,7 @@ import json
 
 import pytest
 
-from tests.program.conftest import TEMPORAL_API_KEY, Pki, pem
+from tests.program.helpers import TEMPORAL_API_KEY, Pki, pem
 from tools.mockstack import run_stack
 
 GARBAGE_PEM = ("-----BEGIN CERTIFICATE-----\nTOPSECRETnotbase64atall0123456789\n"
@@ -128,6 +128,11 @@ def test_client_cert_with_dev_server_is_rejected(dev_config, prod_config):
     assert_rejected({**dev_config, "tlsCert": prod_config["tlsCert"],
                      "tlsKey": prod_config["tlsKey"]}, "tlsCert", reason="devServer",
                     secrets=(prod_config["tlsCert"], prod_config["tlsKey"]))
+
+
+@pytest.mark.parametrize("key", ["temporalAddress", "tlsServerCa", "tlsServerName"])
+def test_remote_server_settings_with_dev_server_are_rejected(dev_config, prod_config, key):
+    assert_rejected({**dev_config, key: prod_config[key]}, key, reason="devServer")
 
 
 def test_negative_replicas_are_rejected(prod_config):

@@ -8,7 +8,7 @@ import yaml
 
 from components.config import DEFAULTS, SECRET_KEYS
 from components.temporal_worker import TYPE_TOKEN
-from tests.program.conftest import (DEPLOYMENT, IMAGE, NAMESPACE, SECRET, SERVICE, WORKER,
+from tests.program.helpers import (DEPLOYMENT, IMAGE, NAMESPACE, SECRET, SERVICE, WORKER,
                                     container, env_of)
 from tools.mockstack import PLACEHOLDER_DIGEST, StackRun, run_stack
 from worker import contract

@@ -6,7 +6,7 @@ import asyncio
 
 import pytest
 
-from tests.program.conftest import DEPLOYMENT, SECRET, WORKER, container
+from tests.program.helpers import DEPLOYMENT, SECRET, WORKER, container
 from tools.mockstack import PLACEHOLDER_DIGEST, full_key, load_stack_config, run_stack
 
 

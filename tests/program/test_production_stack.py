@@ -9,7 +9,7 @@ import posixpath
 from components.secrets import (API_KEY_SECRET, CHATGPT_KEY, CHATGPT_SECRET, SECRET_ENV_SECRET,
                                 SERVER_CA_SECRET, TLS_SECRET)
 from components.temporal_worker import CHECKSUM_ANNOTATION
-from tests.program.conftest import (DEPLOYMENT, IMAGE, SECRET, WORKER, Pki, container, env_of,
+from tests.program.helpers import (DEPLOYMENT, IMAGE, SECRET, WORKER, Pki, container, env_of,
                                     pem, walk_strings)
 from tools.mockstack import StackRun, run_stack
 from worker import contract

@@ -6,7 +6,7 @@ import pytest
 
 from components.temporal_worker import (CHECKSUM_ANNOTATION, TYPE_TOKEN, SecretKeyRef,
                                         TemporalWorker, TemporalWorkerArgs)
-from tests.program.conftest import DEPLOYMENT, SECRET, container, env_of
+from tests.program.helpers import DEPLOYMENT, SECRET, container, env_of
 from tools.mockstack import StackRun, run_program
 from worker import contract
 
