@@ -17,17 +17,23 @@ import pulumi
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 
+from components.temporal_dev_server import TemporalDevServerArgs
+from components.temporal_worker import PROBE_MODES, TemporalWorkerArgs
 from worker import contract
 
 PROJECT = "temporal-worker"
 
-# The one place the defaults live; Pulumi.yaml's `config:` block repeats them for the CLI and
-# tests/program checks that both agree.
+# The components' own defaults are the stack's defaults, so each lives in exactly one place.
+_WORKER = TemporalWorkerArgs(image="")
+_DEV_SERVER = TemporalDevServerArgs()
+
+# Every non-secret key with its default. Pulumi.yaml's `config:` block repeats them for the CLI
+# and tests/program checks that both agree.
 DEFAULTS: Mapping[str, Any] = {
-    "k8sNamespace": "temporal-worker",
+    "k8sNamespace": _WORKER.namespace,
     "temporalAddress": "",
-    "temporalNamespace": contract.DEFAULT_NAMESPACE,
-    "taskQueue": contract.DEFAULT_TASK_QUEUE,
+    "temporalNamespace": _WORKER.temporal_namespace,
+    "taskQueue": _WORKER.task_queue,
     "tlsServerCa": "",
     "tlsServerName": "",
     "imageRepository": "localhost:5001/temporal-worker",
@@ -35,16 +41,16 @@ DEFAULTS: Mapping[str, Any] = {
     "imagePlatform": "linux/amd64",
     "registryServer": "",
     "registryUsername": "",
-    "replicas": 3,
-    "cpuRequest": "100m",
-    "memoryRequest": "100Mi",
-    "cpuLimit": "500m",
-    "memoryLimit": "500Mi",
+    "replicas": _WORKER.replicas,
+    "cpuRequest": _WORKER.cpu_request,
+    "memoryRequest": _WORKER.memory_request,
+    "cpuLimit": _WORKER.cpu_limit,
+    "memoryLimit": _WORKER.memory_limit,
     "devServer": False,
-    "devServerImage": "temporalio/temporal:1.9.1",
-    "gracefulShutdownSeconds": contract.DEFAULT_GRACEFUL_SHUTDOWN_SECONDS,
-    "probeMode": "http",
-    "logFormat": contract.DEFAULT_LOG_FORMAT,
+    "devServerImage": _DEV_SERVER.image,
+    "gracefulShutdownSeconds": _WORKER.graceful_shutdown_seconds,
+    "probeMode": _WORKER.probe_mode,
+    "logFormat": _WORKER.log_format,
     "chatgptBaseUrl": "",
 }
 
@@ -53,7 +59,6 @@ SECRET_KEYS: tuple[str, ...] = (
     "tlsCert", "tlsKey", "temporalApiKey", "chatgptApiKey", "secretEnv", "registryPassword",
 )
 
-PROBE_MODES = ("http", "exec")
 EXPIRY_WARNING_DAYS = 30
 
 _HOST_LABEL = re.compile(r"^(?!-)[A-Za-z0-9-]{1,63}(?<!-)$")
