@@ -74,11 +74,18 @@ class Health:
             self._loop_tick = time.monotonic()
             await asyncio.sleep(TICK_SECONDS)
 
-    async def watch_server(self) -> None:
-        """Check the server's health and keep the heartbeat file in step; run as a task."""
-        while True:
+    async def watch_server(self, stop: asyncio.Event) -> None:
+        """Check the server's health and keep the heartbeat file in step until `stop`.
+
+        Await this rather than cancel it: an RPC abandoned mid-flight completes later on an SDK
+        thread, and if that happens while the interpreter is exiting, the process aborts.
+        """
+        while not stop.is_set():
             await self.check_server()
-            await asyncio.sleep(CHECK_INTERVAL_SECONDS)
+            try:
+                await asyncio.wait_for(stop.wait(), timeout=CHECK_INTERVAL_SECONDS)
+            except asyncio.TimeoutError:
+                pass
 
     async def check_server(self) -> None:
         """Ask the Temporal server's health service once and record the outcome."""

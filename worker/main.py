@@ -84,7 +84,8 @@ async def run(config: settings.Settings) -> int:
 
     state = health.Health(heartbeat_file=config.heartbeat_file)
     state.mark_stopping()  # removes a heartbeat file left by a previous run
-    tasks = [asyncio.create_task(state.tick())]
+    ticker = asyncio.create_task(state.tick())
+    watcher: asyncio.Task | None = None
     http = None
     try:
         if config.health_port:
@@ -110,7 +111,7 @@ async def run(config: settings.Settings) -> int:
             async with worker:
                 state.client, state.worker_running = client, True
                 await state.check_server()
-                tasks.append(asyncio.create_task(state.watch_server()))
+                watcher = asyncio.create_task(state.watch_server(stop))
                 log.info("worker started: address %s, namespace %s, task queue %s, tls %s",
                          config.address, config.namespace, config.task_queue,
                          "on" if config.tls else "off")
@@ -129,9 +130,11 @@ async def run(config: settings.Settings) -> int:
         log.info("worker stopped cleanly")
         return 0
     finally:
+        stop.set()
         state.mark_stopping()
-        for task in tasks:
-            task.cancel()
+        if watcher is not None:
+            await asyncio.wait({watcher}, timeout=health.CHECK_TIMEOUT_SECONDS + 1)
+        ticker.cancel()
         if http is not None:
             http.shutdown()
             http.server_close()

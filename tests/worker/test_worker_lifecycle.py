@@ -1,0 +1,187 @@
+"""Process lifecycle against a real server: outages, SIGTERM drain, crashes, metrics, probes."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import subprocess
+import sys
+import time
+import uuid
+from datetime import timedelta
+
+import httpx
+import pytest
+from temporalio.api.enums.v1 import EventType, PendingActivityState
+from temporalio.client import Client, WorkflowHandle
+
+from tests.support.ports import wait_for
+from tests.support.temporal_server import DevServer
+from tests.support.worker_process import REPO, WorkerProcess
+from worker import contract
+from worker.activities import BatchRequest
+from worker.workflows import BatchWorkflow
+
+pytestmark = pytest.mark.slow
+
+
+async def wait_until(condition, timeout: float, what: str, interval: float = 0.2):
+    """Async poll with a deadline (the condition may be a coroutine function)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        result = condition()
+        if asyncio.iscoroutine(result):
+            result = await result
+        if result:
+            return result
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"timed out after {timeout:.0f}s waiting for {what}")
+        await asyncio.sleep(interval)
+
+
+async def activity_running(handle: WorkflowHandle) -> bool:
+    pending = (await handle.describe()).raw_description.pending_activities
+    return any(a.state == PendingActivityState.PENDING_ACTIVITY_STATE_STARTED for a in pending)
+
+
+@pytest.fixture
+async def client(temporal_server) -> Client:
+    """A plain client of the session dev server, for starting and inspecting workflows."""
+    return await Client.connect(temporal_server.address)
+
+
+def queue_env(address: str, **extra: str) -> dict[str, str]:
+    """Worker env for `address` on a fresh uuid task queue."""
+    return {contract.ENV_ADDRESS: address, contract.ENV_TASK_QUEUE: f"tq-{uuid.uuid4()}",
+            **extra}
+
+
+async def start_batch(client: Client, env: dict[str, str], items: int,
+                      seconds_per_item: float) -> WorkflowHandle:
+    task_queue = env[contract.ENV_TASK_QUEUE]
+    return await client.start_workflow(
+        BatchWorkflow.run, BatchRequest(name="long", items=items,
+                                        seconds_per_item=seconds_per_item),
+        id=f"batch-{uuid.uuid4()}", task_queue=task_queue,
+        execution_timeout=timedelta(minutes=5))
+
+
+async def test_readiness_follows_server_outage_and_no_workflow_is_lost(tmp_path):
+    with DevServer(workdir=str(tmp_path)) as server:
+        env = queue_env(server.address)
+        with WorkerProcess(env) as worker:
+            await asyncio.to_thread(worker.wait_ready)
+            client = await Client.connect(server.address)
+            handles = [await start_batch(client, env, items=8, seconds_per_item=0.5)
+                       for _ in range(3)]
+            for handle in handles:
+                await wait_until(lambda h=handle: activity_running(h), 60, "activity start")
+
+            await asyncio.to_thread(server.stop)
+            await wait_until(lambda: not worker.ready(), 60, "not-ready during the outage")
+            assert worker.live(), "an unreachable server must not fail liveness"
+            await asyncio.to_thread(server.start)
+            await wait_until(worker.ready, 90, "ready again after the server returned")
+
+            client = await Client.connect(server.address)
+            for handle in handles:
+                result = await client.get_workflow_handle(handle.id).result(
+                    rpc_timeout=timedelta(seconds=90))
+                assert result == "batch long: processed 8 of 8 items"
+            assert worker.terminate() == 0
+    assert "worker is not ready" in worker.output()
+
+
+async def test_sigterm_lets_running_activity_finish(temporal_server, client):
+    env = queue_env(temporal_server.address, **{contract.ENV_GRACEFUL_SHUTDOWN_SECONDS: "30"})
+    with WorkerProcess(env) as worker:
+        await asyncio.to_thread(worker.wait_ready)
+        handle = await start_batch(client, env, items=5, seconds_per_item=1.0)
+        await wait_until(lambda: activity_running(handle), 60, "activity start")
+        sent = time.monotonic()
+        code = await asyncio.to_thread(worker.terminate, 30 + 15)
+        elapsed = time.monotonic() - sent
+    assert code == 0, worker.output()[-2000:]
+    assert elapsed < 30, f"drain took {elapsed:.1f}s, beyond the graceful-shutdown timeout"
+
+    # The in-flight attempt completed: no failure, no timeout, no retry.
+    events = [e async for e in handle.fetch_history_events()]
+    types = [e.event_type for e in events]
+    assert EventType.EVENT_TYPE_ACTIVITY_TASK_COMPLETED in types
+    started = next(e for e in events
+                   if e.event_type == EventType.EVENT_TYPE_ACTIVITY_TASK_STARTED)
+    assert started.activity_task_started_event_attributes.attempt == 1
+    assert "draining in-flight activities" in worker.output()
+
+    # The replacement pod finishes the workflow.
+    with WorkerProcess(env):
+        assert await handle.result(rpc_timeout=timedelta(seconds=60)) == \
+            "batch long: processed 5 of 5 items"
+
+
+async def test_killed_worker_activity_is_retried_elsewhere_from_its_heartbeat(temporal_server, client):
+    env = queue_env(temporal_server.address)
+    with WorkerProcess(env) as first:
+        await asyncio.to_thread(first.wait_ready)
+        handle = await start_batch(client, env, items=20, seconds_per_item=0.5)
+
+        async def progressed() -> bool:
+            pending = (await handle.describe()).raw_description.pending_activities
+            return bool(pending and pending[0].HasField("heartbeat_details"))
+
+        await wait_until(progressed, 60, "a recorded heartbeat")
+        first.process.kill()
+        first.process.wait(timeout=10)
+    with WorkerProcess(env) as second:
+        result = await handle.result(rpc_timeout=timedelta(seconds=120))
+        assert result == "batch long: processed 20 of 20 items"
+        assert "resuming batch long at item" in second.output()
+
+
+async def test_metrics_endpoint_serves_temporal_metrics_after_work(temporal_server, client):
+    env = queue_env(temporal_server.address)
+    with WorkerProcess(env) as worker:
+        await asyncio.to_thread(worker.wait_ready)
+        handle = await start_batch(client, env, items=2, seconds_per_item=0)
+        await handle.result()
+        url = f"http://127.0.0.1:{worker.metrics_port}{contract.METRICS_PATH}"
+
+        def scraped() -> str | None:
+            text = httpx.get(url, timeout=5).text
+            return text if f'task_queue="{env[contract.ENV_TASK_QUEUE]}"' in text and \
+                "temporal_activity_execution_latency" in text else None
+
+        text = await asyncio.to_thread(wait_for, scraped, 60, "activity metrics for the queue")
+        names = {line.split("{")[0].split(" ")[0] for line in text.splitlines()
+                 if line and not line.startswith("#")}
+        assert {"temporal_workflow_completed", "temporal_activity_execution_latency_count",
+                "temporal_num_pollers"} <= names, sorted(names)
+        assert worker.terminate() == 0
+
+
+def probe(path, max_age: int) -> subprocess.CompletedProcess:
+    command = contract.heartbeat_probe_command(str(path), max_age)
+    assert command[:3] == ["python", "-m", contract.PROBE_MODULE]
+    return subprocess.run([sys.executable, *command[1:]], cwd=REPO, capture_output=True,
+                          text=True, timeout=30)
+
+
+async def test_heartbeat_file_is_fresh_only_while_ready(temporal_server, tmp_path):
+    heartbeat = tmp_path / "ready"
+    heartbeat.write_text("left over from a previous run\n")
+    env = queue_env(temporal_server.address, **{contract.ENV_HEARTBEAT_FILE: str(heartbeat),
+                                                contract.ENV_HEALTH_PORT: "0"})
+    with WorkerProcess(env) as worker:
+        await asyncio.to_thread(
+            wait_for, lambda: probe(heartbeat, contract.HEARTBEAT_MAX_AGE_SECONDS).returncode == 0
+            and "worker is ready" in worker.output(), 60, "a fresh heartbeat file")
+        assert worker.readiness_status() is None, "health port 0 turns the HTTP server off"
+        # Freshness, not existence: an old file fails the probe.
+        os.utime(heartbeat, (time.time() - 120, time.time() - 120))
+        stale = probe(heartbeat, 60)
+        assert stale.returncode == 1 and "stale" in stale.stderr
+        await asyncio.to_thread(
+            wait_for, lambda: probe(heartbeat, 60).returncode == 0, 30, "the worker to rewrite it")
+        assert worker.terminate() == 0
+    gone = probe(heartbeat, contract.HEARTBEAT_MAX_AGE_SECONDS)
+    assert gone.returncode == 1 and "No such file" in gone.stderr
