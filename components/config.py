@@ -210,15 +210,15 @@ def load_settings(config: pulumi.Config) -> StackSettings:
         tls_key=raw.secret_output("tlsKey"),
         tls_server_ca=server_ca or None,
         tls_server_name=server_name or None,
-        temporal_api_key=raw.secret_output("temporalApiKey"),
-        chatgpt_api_key=raw.secret_output("chatgptApiKey"),
+        temporal_api_key=raw.secret_token("temporalApiKey"),
+        chatgpt_api_key=raw.secret_token("chatgptApiKey"),
         secret_env=raw.secret_env_outputs(secret_env_names),
         image_repository=image_repository,
         image_tag=image_tag or None,
         image_platform=raw.text("imagePlatform"),
         registry_server=raw.text("registryServer") or None,
         registry_username=registry_username or None,
-        registry_password=raw.secret_output("registryPassword"),
+        registry_password=raw.secret_token("registryPassword"),
         replicas=replicas,
         resources=resources,
         dev_server=dev_server,
@@ -295,6 +295,12 @@ class _Reader:
     def secret_output(self, name: str) -> Optional[pulumi.Output[str]]:
         # get_secret marks the value secret even when the user forgot `--secret`.
         return self._config.get_secret(name) if self.is_set(name) else None
+
+    def secret_token(self, name: str) -> Optional[pulumi.Output[str]]:
+        # A key piped from a file (`config set --secret k < file`) keeps the file's newline,
+        # which would make every request fail authentication.
+        value = self.secret_output(name)
+        return value.apply(str.strip) if value is not None else None
 
     def secret_env_names(self) -> list[str]:
         if not self.is_set("secretEnv"):

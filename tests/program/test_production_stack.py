@@ -9,8 +9,8 @@ import posixpath
 from components.secrets import (API_KEY_SECRET, CHATGPT_KEY, CHATGPT_SECRET, SECRET_ENV_SECRET,
                                 SERVER_CA_SECRET, TLS_SECRET)
 from components.temporal_worker import CHECKSUM_ANNOTATION
-from tests.program.helpers import (DEPLOYMENT, IMAGE, SECRET, WORKER, Pki, container, env_of,
-                                    pem, walk_strings)
+from tests.program.helpers import (DEPLOYMENT, IMAGE, SECRET, TEMPORAL_API_KEY, WORKER, Pki,
+                                  container, env_of, pem, walk_strings)
 from tools.mockstack import StackRun, run_stack
 from worker import contract
 
@@ -209,3 +209,10 @@ def test_secret_env_set_with_config_path_keeps_numbers_as_text(prod_config):
                     stack="prod")
     assert secrets_by_name(run)[SECRET_ENV_SECRET].get("stringData") == {"PIN": "12345",
                                                                           "FLAG": "true"}
+
+
+def test_api_keys_piped_from_files_lose_their_trailing_newline(prod_config):
+    run = run_stack({**prod_config, "temporalApiKey": TEMPORAL_API_KEY + "\n"}, stack="prod")
+    assert secrets_by_name(run)[API_KEY_SECRET].get("stringData") == {
+        "TEMPORAL_API_KEY": TEMPORAL_API_KEY}
+    assert secrets_by_name(run)[API_KEY_SECRET].is_secret("stringData", "TEMPORAL_API_KEY")
