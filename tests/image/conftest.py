@@ -1,0 +1,79 @@
+"""Session fixtures for the image tests: a local registry and the worker image, built once.
+
+The build is slow on vfs storage, so it happens once per session; the debootstrap base image is
+cached in buildah's storage across sessions. Without root or the Debian tools the tests skip
+with the reason; on CI (`CI=true`) they fail instead, because there they must run.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.image.oci import (BuiltImage, Registry, build_and_push, ensure_base_image,
+                             missing_prerequisites, remove_images, unpacked_size)
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+CONTEXT = REPO_ROOT / "worker"
+DOCKERFILE = CONTEXT / "Dockerfile"
+CACHE = REPO_ROOT / ".cache" / "image"
+REPOSITORY = "temporal-worker"
+# Filled by the fixtures, printed at the end of the run (and kept as test properties).
+REPORT: dict[str, str] = {}
+
+
+@pytest.fixture(scope="session")
+def image_tools() -> None:
+    reason = missing_prerequisites()
+    if reason is None:
+        return
+    if os.environ.get("CI", "").lower() == "true":
+        pytest.fail(f"image tests cannot run: {reason}; CI must run them")
+    pytest.skip(f"image tests need buildah as root: {reason}")
+
+
+@pytest.fixture(scope="session")
+def registry(image_tools, tmp_path_factory) -> Iterator[Registry]:
+    """Debian's docker-registry on a free loopback port, for the whole session."""
+    with Registry(tmp_path_factory.mktemp("registry")) as running:
+        yield running
+
+
+@pytest.fixture(scope="session")
+def worker_image(image_tools, registry: Registry, tmp_path_factory) -> Iterator[BuiltImage]:
+    """worker/Dockerfile, unchanged, built on the debootstrap base, pushed, digest read back."""
+    if not DOCKERFILE.exists():
+        pytest.fail(f"{DOCKERFILE} is missing")
+    base, base_seconds = ensure_base_image(CACHE)
+    work = tmp_path_factory.mktemp("build")
+    local, build_seconds, pushed = build_and_push(CONTEXT, DOCKERFILE, base, registry,
+                                                  REPOSITORY, "test", work)
+    digest, manifest = registry.manifest(REPOSITORY, "test")
+    if digest != pushed:
+        pytest.fail(f"registry serves {digest}, buildah pushed {pushed}")
+    compressed = manifest["config"]["size"] + sum(layer["size"] for layer in manifest["layers"])
+    image = BuiltImage(reference=f"{registry.host}/{REPOSITORY}@{digest}",
+                       repository=f"{registry.host}/{REPOSITORY}", digest=digest,
+                       base_image=base, build_seconds=build_seconds, base_seconds=base_seconds,
+                       compressed_bytes=compressed, unpacked_size=unpacked_size(local))
+    REPORT.update({
+        "image": image.reference,
+        "image size": f"{compressed / 2**20:.1f} MiB compressed in the registry, "
+                      f"{image.unpacked_size} unpacked",
+        "build time": f"{build_seconds:.1f} s (buildah bud, vfs, chroot)",
+        "base image": base + (f" (debootstrap took {base_seconds:.1f} s)" if base_seconds
+                              else " (cached)"),
+    })
+    yield image
+    remove_images(local, image.repository)
+
+
+def pytest_terminal_summary(terminalreporter) -> None:
+    if REPORT:
+        terminalreporter.section("worker image")
+        for key, value in REPORT.items():
+            terminalreporter.write_line(f"{key}: {value}")
+
