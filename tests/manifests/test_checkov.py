@@ -87,3 +87,12 @@ def test_skipped_checks_each_have_a_reason():
                 previous = lines[i - 1].strip()
                 assert previous.startswith("#") or previous.startswith("- CKV"), \
                     f"{config.name}: {line.strip()} has no reason above it"
+
+
+def test_checkov_reports_a_root_dockerfile(checkov_bin, tmp_path):
+    """The check can fail: a Dockerfile that ends as root and uses ADD is reported."""
+    bad = tmp_path / "Dockerfile"
+    bad.write_text("FROM python:3.11-slim\nADD https://example.com/x /x\nUSER root\n"
+                   'ENTRYPOINT ["python"]\n')
+    ids = {f["check_id"] for f in checkov(checkov_bin, CONFIG, "dockerfile", [bad])}
+    assert {"CKV_DOCKER_4", "CKV_DOCKER_8"} <= ids, ids
