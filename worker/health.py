@@ -162,5 +162,6 @@ def serve(health: Health, port: int, host: str = "0.0.0.0") -> ThreadingHTTPServ
 
     server = ThreadingHTTPServer((host, port), Handler)
     server.daemon_threads = True
-    threading.Thread(target=server.serve_forever, name="health-http", daemon=True).start()
+    threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.1},
+                     name="health-http", daemon=True).start()
     return server
