@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import uuid
 from datetime import timedelta
 
@@ -44,6 +45,10 @@ async def test_workflows_complete_over_plain_tcp(temporal_server, chat_server):
     assert request["headers"]["Authorization"] == "Bearer sk-test-secret-123"
     assert request["body"]["messages"][-1] == {"role": "user", "content": "Why Temporal?"}
     assert "sk-test-secret-123" not in worker.output()
+    # JSON logging: one object per line, every line, with the basic fields.
+    events = [json.loads(line) for line in worker.output().splitlines()]
+    assert all({"time", "level", "logger", "message"} <= set(e) for e in events)
+    assert any(e["message"].startswith("worker started") for e in events)
 
 
 async def test_workflows_complete_over_mtls_with_good_client_cert(temporal_server, mtls):
