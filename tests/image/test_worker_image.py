@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import urllib.request
 import uuid
 
 import pytest
@@ -14,11 +15,16 @@ from tests.image.pod import PodContainer
 from tools import conformance, render
 from worker.activities import BatchRequest, ChatRequest
 
+# The first session on a machine also runs debootstrap (about a minute) before the build.
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(900)]
 CHAT_KEY = "sk-image-test-" + uuid.uuid4().hex
 EXTRA_TOKEN = "extra-" + uuid.uuid4().hex
 
 
-def test_registry_serves_the_pushed_digest(worker_image, registry):
+def test_registry_serves_the_pushed_digest(worker_image, registry, record_property):
+    record_property("image_compressed_bytes", worker_image.compressed_bytes)
+    record_property("image_unpacked_size", worker_image.unpacked_size)
+    record_property("image_build_seconds", round(worker_image.build_seconds, 1))
     digest, manifest = registry.manifest("temporal-worker", worker_image.digest)
     assert digest == worker_image.digest
     assert manifest["layers"], "image has no layers"
@@ -76,6 +82,11 @@ def test_image_runs_as_the_rendered_deployment_says(worker_image, mtls, temporal
         assert chat == chat_server.reply
         # The chat key reached the worker only through the Secret -> secretKeyRef path.
         assert chat_server.requests[-1]["headers"].get("Authorization") == f"Bearer {CHAT_KEY}"
+        # Prometheus scrapes what the pod template's annotations say.
+        annotations = deployment["spec"]["template"]["metadata"]["annotations"]
+        metrics = _get(f"http://127.0.0.1:{annotations['prometheus.io/port']}"
+                       f"{annotations['prometheus.io/path']}")
+        assert "temporal_" in metrics, metrics[:500]
 
         grace = pod.termination_grace_seconds
         code, took = pod.terminate(timeout=grace)
@@ -83,6 +94,11 @@ def test_image_runs_as_the_rendered_deployment_says(worker_image, mtls, temporal
         assert took < grace
         record_property(f"sigterm_exit_{probe_mode}", f"0 after {took:.1f}s (grace {grace}s)")
         assert CHAT_KEY not in pod.logs() and EXTRA_TOKEN not in pod.logs()
+
+
+def _get(url: str) -> str:
+    with urllib.request.urlopen(url, timeout=5) as response:
+        return response.read().decode()
 
 
 async def _run_workflows(address: str, task_queue: str) -> tuple[str, str]:
