@@ -49,9 +49,6 @@ class Rendering:
     secret_leaks: list[str] = field(default_factory=list)
     """`urn: path` of values Pulumi marked secret inside non-Secret objects (should be none)."""
 
-    def by_kind(self, kind: str) -> list[dict[str, Any]]:
-        return [o for o in self.objects if o.get("kind") == kind]
-
 
 def _api_version_kind(type_: str) -> tuple[str, str]:
     """`kubernetes:apps/v1:Deployment` -> (`apps/v1`, `Deployment`); core group is plain `v1`."""
@@ -229,7 +226,12 @@ def main(argv: list[str] | None = None) -> int:
     config.update(_pairs(args.set, "--set"))
     config.update((k, _secret_value(k, v)) for k, v in _pairs(args.set_secret, "--set-secret"))
 
-    rendering = render(config, stack=args.stack, image_digest=args.image_digest)
+    try:
+        rendering = render(config, stack=args.stack, image_digest=args.image_digest)
+    except ValueError as err:
+        # The program's config errors name the key and never carry the secret value.
+        print(f"error: {err}", file=sys.stderr)
+        return 2
     written = write(rendering, args.out)
     for path in written:
         print(path)

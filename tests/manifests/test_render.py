@@ -90,3 +90,10 @@ def test_api_version_and_kind_come_from_the_type_token():
                                 secret_paths=[("stringData",), ("metadata", "annotations", "x")])
     assert secret["stringData"] == {"k": REDACTED}
     assert secret["metadata"]["annotations"]["x"] == REDACTED
+
+
+def test_render_reports_a_config_error_without_a_traceback(tmp_path):
+    result = _run("--stack", "dev", "--out", str(tmp_path), "--set", "replicas=-1")
+    assert result.returncode == 2
+    assert result.stderr.startswith("error: ") and "replicas" in result.stderr
+    assert "Traceback" not in result.stderr
