@@ -162,3 +162,36 @@ def test_namespace_check_catches_default(renders):
     objects[-1]["metadata"]["namespace"] = "default"
     del objects[-2]["metadata"]["namespace"]
     assert len(policy.namespace_checks(objects)) == 2
+
+
+def test_selectors_and_services_target_real_pods(rendering, config_name):
+    assert policy.selector_checks(rendering.objects) == [], config_name
+
+
+def test_selector_check_catches_a_dangling_service_and_a_wrong_selector(renders):
+    objects = copy.deepcopy(renders["dev"][0].objects)
+    service = next(o for o in objects if o["kind"] == "Service")
+    service["spec"]["ports"][0]["targetPort"] = "nope"
+    problems = policy.selector_checks(objects)
+    assert any("targets port nope" in p for p in problems), problems
+    service["spec"]["selector"] = {"app": "missing"}
+    worker = worker_deployments(objects)[0]
+    worker["spec"]["selector"]["matchLabels"]["app.kubernetes.io/name"] = "other"
+    problems = policy.selector_checks(objects)
+    assert any("selects no pod" in p for p in problems), problems
+    assert any("does not match its pod labels" in p for p in problems), problems
+
+
+def test_dev_worker_address_names_the_dev_server_service(renders):
+    objects = renders["dev"][0].objects
+    env = {e["name"]: e.get("value") for e in
+           worker_deployments(objects)[0]["spec"]["template"]["spec"]["containers"][0]["env"]}
+    assert ".svc" in env["TEMPORAL_ADDRESS"], "dev worker should use the in-cluster dev server"
+    assert policy.in_cluster_address_checks(objects, "TEMPORAL_ADDRESS") == []
+
+
+def test_address_check_catches_a_wrong_service_port(renders):
+    objects = copy.deepcopy(renders["dev"][0].objects)
+    next(o for o in objects if o["kind"] == "Service")["spec"]["ports"][0]["port"] = 7234
+    problems = policy.in_cluster_address_checks(objects, "TEMPORAL_ADDRESS")
+    assert any("has no port 7233" in p for p in problems), problems
