@@ -73,59 +73,68 @@ def _worker(rendering, *, pin: bool = False) -> dict:
     return deployment
 
 
-# Each mutation breaks one rule; the matching check must report it.
+# Paths into a Deployment: pod spec and its securityContext, worker container and its own.
 POD = ("spec", "template", "spec")
+PSC = (*POD, "securityContext")
 C0 = (*POD, "containers", 0)
-MUTATIONS = {
-    "cpu limit removed": (lambda d: _dig(d, C0)["resources"]["limits"].pop("cpu"), "no cpu limit"),
-    "memory request removed": (lambda d: _dig(d, C0)["resources"]["requests"].pop("memory"),
-                               "no memory request"),
-    "readiness probe removed": (lambda d: _dig(d, C0).pop("readinessProbe"), "no readinessProbe"),
-    "liveness probe removed": (lambda d: _dig(d, C0).pop("livenessProbe"), "no livenessProbe"),
-    "identical probes": (lambda d: _dig(d, C0).__setitem__(
-        "readinessProbe", copy.deepcopy(_dig(d, C0)["livenessProbe"])), "identical"),
-    "tag instead of digest": (lambda d: _dig(d, C0).__setitem__(
-        "image", _dig(d, C0)["image"].split("@")[0] + ":latest"), "not pinned by digest"),
-    "low uid": (lambda d: [_dig(d, C0)["securityContext"].__setitem__("runAsUser", 1000),
-                           _dig(d, POD)["securityContext"].__setitem__("runAsUser", 1000)],
-                "below 10000"),
-    "runAsNonRoot off": (lambda d: [_dig(d, C0)["securityContext"].pop("runAsNonRoot"),
-                                    _dig(d, POD)["securityContext"].pop("runAsNonRoot")],
-                         "runAsNonRoot"),
-    "writable root": (lambda d: _dig(d, C0)["securityContext"].__setitem__(
-        "readOnlyRootFilesystem", False), "not read-only"),
-    "privilege escalation": (lambda d: _dig(d, C0)["securityContext"].pop(
-        "allowPrivilegeEscalation"), "privilege escalation"),
-    "capabilities kept": (lambda d: _dig(d, C0)["securityContext"].pop("capabilities"),
-                          "drop ALL"),
-    "seccomp unconfined": (lambda d: [
-        _dig(d, C0)["securityContext"].__setitem__("seccompProfile", {"type": "Unconfined"}),
-        _dig(d, POD)["securityContext"].__setitem__("seccompProfile", {"type": "Unconfined"})],
-        "seccompProfile"),
-    "token automounted": (lambda d: _dig(d, POD).pop("automountServiceAccountToken"),
-                          "automountServiceAccountToken"),
-}
-PSS_MUTATIONS = {
-    "hostNetwork": (lambda p: p.__setitem__("hostNetwork", True), "hostNetwork"),
-    "hostPath volume": (lambda p: p["volumes"].append({"name": "h", "hostPath": {"path": "/"}}),
-                        "hostPath"),
-    "privileged": (lambda p: p["containers"][0]["securityContext"].__setitem__(
-        "privileged", True), "privileged"),
-    "added capability": (lambda p: p["containers"][0]["securityContext"]["capabilities"]
-                         .__setitem__("add", ["NET_ADMIN"]), "adds capabilities"),
-    "hostPort": (lambda p: p["containers"][0]["ports"][0].__setitem__("hostPort", 8080),
-                 "hostPort"),
-    "root uid": (lambda p: p["containers"][0]["securityContext"].__setitem__("runAsUser", 0),
-                 "uid 0"),
-    "unsafe sysctl": (lambda p: p["securityContext"].__setitem__(
-        "sysctls", [{"name": "kernel.msgmax", "value": "1"}]), "unsafe sysctl"),
-}
+SC = (*C0, "securityContext")
 
 
 def _dig(d, path):
     for step in path:
         d = d[step]
     return d
+
+
+def put(*changes):
+    """A mutation setting `path -> value` pairs (value None deletes the key)."""
+    def apply(d):
+        for path, value in changes:
+            parent = _dig(d, path[:-1])
+            if value is None:
+                del parent[path[-1]]
+            else:
+                parent[path[-1]] = value(d) if callable(value) else value
+    return apply
+
+
+# Each mutation breaks one rule; the check must report it with this text.
+MUTATIONS = {
+    "cpu limit removed": (put(((*C0, "resources", "limits", "cpu"), None)), "no cpu limit"),
+    "memory request removed": (put(((*C0, "resources", "requests", "memory"), None)),
+                               "no memory request"),
+    "readiness probe removed": (put(((*C0, "readinessProbe"), None)), "no readinessProbe"),
+    "liveness probe removed": (put(((*C0, "livenessProbe"), None)), "no livenessProbe"),
+    "identical probes": (put(((*C0, "readinessProbe"),
+                              lambda d: copy.deepcopy(_dig(d, (*C0, "livenessProbe"))))),
+                         "identical"),
+    "tag instead of digest": (put(((*C0, "image"), "registry.example.com/worker:latest")),
+                              "not pinned by digest"),
+    "low uid": (put(((*SC, "runAsUser"), 1000), ((*PSC, "runAsUser"), 1000)), "below 10000"),
+    "runAsNonRoot off": (put(((*SC, "runAsNonRoot"), None), ((*PSC, "runAsNonRoot"), None)),
+                         "runAsNonRoot"),
+    "writable root": (put(((*SC, "readOnlyRootFilesystem"), False)), "not read-only"),
+    "privilege escalation": (put(((*SC, "allowPrivilegeEscalation"), None)),
+                             "privilege escalation"),
+    "capabilities kept": (put(((*SC, "capabilities"), None)), "drop ALL"),
+    "seccomp unconfined": (put(((*SC, "seccompProfile"), {"type": "Unconfined"}),
+                               ((*PSC, "seccompProfile"), {"type": "Unconfined"})),
+                           "seccompProfile"),
+    "token automounted": (put(((*POD, "automountServiceAccountToken"), None)),
+                          "automountServiceAccountToken"),
+}
+PSS_MUTATIONS = {
+    "hostNetwork": (put(((*POD, "hostNetwork"), True)), "hostNetwork"),
+    "hostPath volume": (put(((*POD, "volumes"), [{"name": "h", "hostPath": {"path": "/"}}])),
+                        "hostPath"),
+    "privileged": (put(((*SC, "privileged"), True)), "privileged"),
+    "added capability": (put(((*SC, "capabilities", "add"), ["NET_ADMIN"])),
+                         "adds capabilities"),
+    "hostPort": (put(((*C0, "ports", 0, "hostPort"), 8080)), "hostPort"),
+    "root uid": (put(((*SC, "runAsUser"), 0)), "uid 0"),
+    "unsafe sysctl": (put(((*PSC, "sysctls"), [{"name": "kernel.msgmax", "value": "1"}])),
+                      "unsafe sysctl"),
+}
 
 
 @pytest.mark.parametrize("mutation", MUTATIONS)
@@ -140,10 +149,10 @@ def test_workload_check_catches(renders, mutation):
 
 @pytest.mark.parametrize("mutation", PSS_MUTATIONS)
 def test_pss_restricted_check_catches(renders, mutation):
-    pod = _worker(renders["prod"][0], pin=True)["spec"]["template"]["spec"]
+    deployment = _worker(renders["prod"][0], pin=True)
     apply, expected = PSS_MUTATIONS[mutation]
-    apply(pod)
-    problems = policy.pss_restricted(pod)
+    apply(deployment)
+    problems = policy.pss_restricted(_dig(deployment, POD))
     assert any(expected in p for p in problems), (mutation, problems)
 
 
