@@ -4,7 +4,7 @@
     .venv/bin/python -m tools.render --stack prod --out rendered/prod \\
         --set temporalAddress=my-ns.a1b2c.tmprl.cloud:7233 --set temporalNamespace=my-ns.a1b2c \\
         --set-secret tlsCert=@client.pem --set-secret tlsKey=@client.key \\
-        --set-secret chatgptApiKey=env:CHATGPT_API_KEY --image-digest sha256:...
+        --set-secret chatgptApiKey=env:CHATGPT_API_KEY --image-digest @build/worker.digest
 
 Non-secret config comes from `Pulumi.<stack>.yaml` (if present), then `--config FILE` (same
 format), then `--set`. Secret config is never read from a stack file (it is encrypted there):
@@ -211,8 +211,9 @@ def main(argv: list[str] | None = None) -> int:
                         help="non-secret config value (may repeat)")
     parser.add_argument("--set-secret", action="append", default=[], metavar="KEY=@FILE|env:VAR",
                         help="secret config value from a file or environment variable (may repeat)")
-    parser.add_argument("--image-digest", metavar="sha256:...",
-                        help="digest of the built image (default: a marked placeholder)")
+    parser.add_argument("--image-digest", metavar="sha256:...|@FILE",
+                        help="digest of the pushed image, or a file holding it (e.g. the "
+                        "--digestfile of buildah/podman push); default: a marked placeholder")
     parser.add_argument("--check", action="store_true",
                         help="also check the worker Deployment against worker/contract.py")
     args = parser.parse_args(argv)
@@ -226,8 +227,11 @@ def main(argv: list[str] | None = None) -> int:
     config.update(_pairs(args.set, "--set"))
     config.update((k, _secret_value(k, v)) for k, v in _pairs(args.set_secret, "--set-secret"))
 
+    digest = args.image_digest
+    if digest and digest.startswith("@"):
+        digest = Path(digest[1:]).expanduser().read_text().strip()
     try:
-        rendering = render(config, stack=args.stack, image_digest=args.image_digest)
+        rendering = render(config, stack=args.stack, image_digest=digest)
     except ValueError as err:
         # The program's config errors name the key and never carry the secret value.
         print(f"error: {err}", file=sys.stderr)

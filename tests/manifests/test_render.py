@@ -97,3 +97,13 @@ def test_render_reports_a_config_error_without_a_traceback(tmp_path):
     assert result.returncode == 2
     assert result.stderr.startswith("error: ") and "replicas" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+def test_render_reads_the_digest_from_a_push_digest_file(tmp_path):
+    digest_file = tmp_path / "worker.digest"
+    digest_file.write_text("sha256:" + "2e" * 32 + "\n")
+    result = _run("--stack", "dev", "--out", str(tmp_path / "out"), "--image-digest",
+                  f"@{digest_file}")
+    assert result.returncode == 0, result.stderr
+    worker = next((tmp_path / "out").glob("*-temporal-worker-temporal-worker.yaml")).read_text()
+    assert "@sha256:" + "2e" * 32 in worker and "PLACEHOLDER" not in worker
