@@ -11,13 +11,14 @@ import os
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from cryptography import x509
-from cryptography.hazmat.primitives import serialization
 from temporalio.envconfig import ClientConfig
 
 from worker import contract
+
+if TYPE_CHECKING:
+    from cryptography import x509
 
 DEFAULT_ADDRESS = "localhost:7233"
 DEFAULT_CHATGPT_BASE_URL = "https://api.openai.com/v1"
@@ -95,6 +96,7 @@ def load(environ: Mapping[str, str] | None = None) -> Settings:
     if not _HOST_PORT.match(address) or not 0 < int(address.rsplit(":", 1)[1]) < 65536:
         raise SettingsError(f"{label.get(contract.ENV_ADDRESS, contract.ENV_ADDRESS)}: "
                             f"expected host:port, got {address!r}")
+    _check_tls_flag(env)
     _check_tls_files(env, lambda std: label.get(std, std))
 
     try:
@@ -188,6 +190,8 @@ def _read(name: str, path: str) -> bytes:
 
 def _certificates(name: str, path: str) -> list[x509.Certificate]:
     """Load and check every certificate in a PEM file; the message never quotes the file."""
+    from cryptography import x509  # only when TLS files are configured: keeps start-up fast
+
     data = _read(name, path)
     try:
         certs = x509.load_pem_x509_certificates(data)
@@ -207,6 +211,18 @@ def _certificates(name: str, path: str) -> list[x509.Certificate]:
     return certs
 
 
+def _check_tls_flag(env: dict[str, str]) -> None:
+    """envconfig turns TLS on for any value but false/0 (even "no", "off" or empty): be strict."""
+    raw = env.get(contract.ENV_TLS)
+    if raw is None:
+        return
+    value = raw.strip().lower()
+    if not value:
+        del env[contract.ENV_TLS]
+    elif value not in ("true", "1", "false", "0"):
+        raise SettingsError(f"{contract.ENV_TLS}: expected true or false, got {raw!r}")
+
+
 def _check_tls_files(env: Mapping[str, str], name: Callable[[str], str]) -> None:
     """Fail early on cert/key files that rustls would reject with an obscure error."""
     cert_name = name(contract.ENV_TLS_CLIENT_CERT_PATH)
@@ -222,6 +238,8 @@ def _check_tls_files(env: Mapping[str, str], name: Callable[[str], str]) -> None
         _certificates(contract.ENV_TLS_SERVER_CA_CERT_PATH, ca_path)
     if not cert_path or not key_path:
         return
+    from cryptography.hazmat.primitives import serialization
+
     leaf = _certificates(cert_name, cert_path)[0]
     key_pem = _read(key_name, key_path)
     try:

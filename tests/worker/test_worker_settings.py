@@ -64,6 +64,8 @@ def _bad_cases(pki, tmp: Path) -> dict[str, tuple[dict[str, str], str, str]]:
                                "TEMPORAL_MTLS_TLS_CERT", "No such file"),
         "alias conflicts": ({"TEMPORAL_HOST_URL": "a:7233", contract.ENV_ADDRESS: "b:7233"},
                             "TEMPORAL_HOST_URL", "conflicts with TEMPORAL_ADDRESS"),
+        "TLS flag neither true nor false": ({contract.ENV_TLS: "no"}, contract.ENV_TLS,
+                                            "expected true or false"),
         "address without port": ({contract.ENV_ADDRESS: "temporal.example.com"},
                                  contract.ENV_ADDRESS, "expected host:port"),
         "unknown log format": ({contract.ENV_LOG_FORMAT: "xml"}, contract.ENV_LOG_FORMAT,
@@ -90,7 +92,7 @@ def _bad_cases(pki, tmp: Path) -> dict[str, tuple[dict[str, str], str, str]]:
 CASES = ["missing cert file", "missing key file", "unreadable cert file", "cert without key", "cert not PEM",
          "key not PEM", "key is a cert", "key of another cert", "expired cert",
          "not yet valid cert", "v1 cert", "server CA not PEM", "alias cert missing",
-         "alias conflicts", "address without port", "unknown log format", "unknown log level",
+         "alias conflicts", "TLS flag neither true nor false", "address without port", "unknown log format", "unknown log level",
          "health port not a number", "metrics port out of range", "same health and metrics port",
          "negative shutdown seconds", "shutdown seconds not a number",
          "build id without deployment"]
