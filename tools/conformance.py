@@ -18,11 +18,14 @@ from typing import Any
 from worker import contract
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
-DOCKERFILE = REPO_ROOT / "worker" / "Dockerfile"
+WORKER_DIR = REPO_ROOT / "worker"
+DOCKERFILE = WORKER_DIR / "Dockerfile"
+# temporalio.envconfig turns every TEMPORAL_GRPC_META_<NAME> into a gRPC header.
+GRPC_META_PREFIX = "TEMPORAL_GRPC_META_"
 WORKER_COMPONENT_LABEL = ("app.kubernetes.io/component", "worker")
 # Names in these namespaces belong to the worker or to temporalio.envconfig; a Deployment that
 # sets one the worker does not read has a typo or a rename on one side.
-WORKER_ENV_PREFIXES = ("TEMPORAL_", "WORKER_")
+WORKER_ENV_PREFIXES = ("TEMPORAL_", "WORKER_", "CHATGPT_")
 REQUIRED_ENV = (contract.ENV_ADDRESS, contract.ENV_NAMESPACE, contract.ENV_TASK_QUEUE)
 # Env var -> the file the contract says it names, and the Secret key that provides that file.
 FILE_ENV = {
@@ -32,10 +35,43 @@ FILE_ENV = {
 }
 
 
-def worker_env_names() -> frozenset[str]:
-    """Every env var name the worker reads: the contract's names plus the seed aliases."""
-    names = {v for k, v in vars(contract).items() if k.startswith("ENV_") and isinstance(v, str)}
-    return frozenset(names | set(contract.ALIASES))
+def worker_env_names(worker_dir: Path = WORKER_DIR) -> frozenset[str]:
+    """Every env var name the worker reads, taken from its code rather than from the contract.
+
+    That is: the contract names its modules use (`contract.ENV_*`), names written as literals,
+    the seed aliases when it maps `contract.ALIASES`, and, because it hands its environment to
+    `temporalio.envconfig`, every TEMPORAL_* name envconfig reads.
+    """
+    names: set[str] = set()
+    for path in worker_dir.glob("*.py"):
+        if path.name == "contract.py":
+            continue
+        text = path.read_text()
+        names |= {getattr(contract, c) for c in re.findall(r"contract\.(ENV_[A-Z0-9_]+)", text)
+                  if isinstance(getattr(contract, c, None), str)}
+        names |= set(re.findall(r"[\"']((?:TEMPORAL|WORKER)_[A-Z0-9_]+)[\"']", text))
+        if "contract.ALIASES" in text:
+            names |= set(contract.ALIASES)
+        if "load_client_connect_config" in text:
+            names |= envconfig_names()
+    return frozenset(names)
+
+
+def envconfig_names() -> frozenset[str]:
+    """TEMPORAL_* names temporalio.envconfig reads, from the sdk-core source in the wheel (the
+    Python layer passes the environment to Rust); the contract's connection names if absent."""
+    import temporalio
+
+    source = (Path(temporalio.__file__).parent / "bridge" / "sdk-core" / "crates" / "common"
+              / "src" / "envconfig.rs")
+    if not source.exists():
+        return frozenset({contract.ENV_ADDRESS, contract.ENV_NAMESPACE, contract.ENV_API_KEY,
+                          contract.ENV_TLS, contract.ENV_TLS_CLIENT_CERT_PATH,
+                          contract.ENV_TLS_CLIENT_KEY_PATH, contract.ENV_TLS_SERVER_CA_CERT_PATH,
+                          contract.ENV_TLS_SERVER_NAME})
+    # The module's tests use made-up TEMPORAL_GRPC_META_<header> names; the prefix is enough.
+    return frozenset(n for n in re.findall(r'"(TEMPORAL_[A-Z0-9_]+)"', source.read_text())
+                     if not n.startswith(GRPC_META_PREFIX))
 
 
 def dockerfile_identity(path: Path = DOCKERFILE) -> dict[str, Any]:
@@ -123,7 +159,8 @@ def _check_deployment(deployment: Mapping[str, Any], secrets: Mapping[tuple, Map
 
     # --- env names: set on the Deployment side <-> read on the worker side --------------------
     for name in env:
-        if name.startswith(WORKER_ENV_PREFIXES) and name not in reads:
+        if (name.startswith(WORKER_ENV_PREFIXES) and name not in reads
+                and not name.startswith(GRPC_META_PREFIX)):
             yield f"env {name} is set but the worker does not read it"
     for name in REQUIRED_ENV:
         if name not in reads:

@@ -25,10 +25,11 @@ def test_dockerfile_matches_the_contract(renders):
     assert conformance.check(renders["prod"][0].objects) == []
 
 
-def test_worker_reads_every_name_the_component_sets():
-    names = conformance.worker_env_names()
-    assert {contract.ENV_ADDRESS, contract.ENV_TLS_CLIENT_CERT_PATH, contract.ENV_TASK_QUEUE,
-            "TEMPORAL_HOST_URL"} <= names
+def test_worker_code_reads_every_contract_name():
+    """Read from the worker's code and from temporalio.envconfig, not copied from the contract."""
+    declared = {v for k, v in vars(contract).items() if k.startswith("ENV_")}
+    assert declared | set(contract.ALIASES) <= conformance.worker_env_names()
+    assert {contract.ENV_API_KEY, contract.ENV_TLS_SERVER_NAME} <= conformance.envconfig_names()
 
 
 def _objects(renders, name="prod"):
@@ -138,11 +139,19 @@ def test_conformance_fails_when_the_deployment_side_breaks(renders, name):
     assert any(expected in p for p in problems), (name, problems)
 
 
-def test_conformance_fails_when_the_worker_renames_an_env_var(renders):
-    """The worker side renames TEMPORAL_TASK_QUEUE (it reads TEMPORAL_QUEUE instead)."""
-    reads = (conformance.worker_env_names() - {contract.ENV_TASK_QUEUE}) | {"TEMPORAL_QUEUE"}
+def test_conformance_fails_when_the_worker_code_renames_an_env_var(renders, tmp_path):
+    """The worker side alone renames TEMPORAL_TASK_QUEUE: its settings read a literal instead."""
+    for source in conformance.WORKER_DIR.glob("*.py"):
+        text = source.read_text()
+        if source.name == "settings.py":
+            assert "contract.ENV_TASK_QUEUE" in text
+            text = text.replace("contract.ENV_TASK_QUEUE", '"TEMPORAL_QUEUE"')
+        (tmp_path / source.name).write_text(text)
+    reads = conformance.worker_env_names(tmp_path)
+    assert "TEMPORAL_QUEUE" in reads and contract.ENV_TASK_QUEUE not in reads
     problems = conformance.check(_objects(renders), reads=reads, image=IMAGE)
-    assert any(contract.ENV_TASK_QUEUE in p for p in problems), problems
+    assert any(f"env {contract.ENV_TASK_QUEUE} is set but the worker does not read it" in p
+               for p in problems), problems
 
 
 def test_conformance_fails_when_the_image_user_changes(renders):
