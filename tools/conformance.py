@@ -23,11 +23,11 @@ DOCKERFILE = WORKER_DIR / "Dockerfile"
 # temporalio.envconfig turns every TEMPORAL_GRPC_META_<NAME> into a gRPC header.
 GRPC_META_PREFIX = "TEMPORAL_GRPC_META_"
 WORKER_COMPONENT_LABEL = ("app.kubernetes.io/component", "worker")
-# Names in these namespaces belong to the worker or to temporalio.envconfig; a Deployment that
-# sets one the worker does not read has a typo or a rename on one side.
+# Names in these namespaces belong to the worker, its sample workload or temporalio.envconfig; a
+# Deployment that sets one the worker does not read has a typo or a rename on one side.
 WORKER_ENV_PREFIXES = ("TEMPORAL_", "WORKER_", "CHATGPT_")
 REQUIRED_ENV = (contract.ENV_ADDRESS, contract.ENV_NAMESPACE, contract.ENV_TASK_QUEUE)
-# Env var -> the file the contract says it names, and the Secret key that provides that file.
+# Env var -> the file the contract says it names (a Secret volume must provide that file).
 FILE_ENV = {
     contract.ENV_TLS_CLIENT_CERT_PATH: contract.TLS_CERT_PATH,
     contract.ENV_TLS_CLIENT_KEY_PATH: contract.TLS_KEY_PATH,
