@@ -96,3 +96,18 @@ def test_checkov_reports_a_root_dockerfile(checkov_bin, tmp_path):
                    'ENTRYPOINT ["python"]\n')
     ids = {f["check_id"] for f in checkov(checkov_bin, CONFIG, "dockerfile", [bad])}
     assert {"CKV_DOCKER_4", "CKV_DOCKER_8"} <= ids, ids
+
+
+def test_every_skipped_check_is_still_needed(renders, checkov_bin, tmp_path):
+    """A skip that no longer matches a failure is stale: remove it from the config."""
+    bare = tmp_path / "no-skips.yaml"
+    bare.write_text("compact: true\nquiet: true\nskip-download: true\n")
+    failing = set()
+    for name in ("dev", "prod"):
+        main, dev_server = _split(renders[name][1])
+        failing |= {f["check_id"] for f in checkov(checkov_bin, bare, "kubernetes",
+                                                   main + dev_server)}
+    failing |= {f["check_id"] for f in checkov(checkov_bin, bare, "dockerfile", [DOCKERFILE])}
+    for config in (CONFIG, DEV_SERVER_CONFIG):
+        stale = set(yaml.safe_load(config.read_text())["skip-check"]) - failing
+        assert not stale, f"{config.name}: {sorted(stale)} no longer fail; drop the skip"
