@@ -49,9 +49,12 @@ def worker_image(image_tools, registry: Registry, tmp_path_factory) -> Iterator[
         pytest.fail(f"{DOCKERFILE} is missing")
     base, base_seconds = ensure_base_image(CACHE)
     work = tmp_path_factory.mktemp("build")
+    # A tag of this session's own, so concurrent sessions on one machine never remove each
+    # other's image (the registry is per session anyway).
+    tag = f"session-{os.getpid()}"
     local, build_seconds, pushed = build_and_push(CONTEXT, DOCKERFILE, base, registry,
-                                                  REPOSITORY, "test", work)
-    digest, manifest = registry.manifest(REPOSITORY, "test")
+                                                  REPOSITORY, tag, work)
+    digest, manifest = registry.manifest(REPOSITORY, tag)
     if digest != pushed:
         pytest.fail(f"registry serves {digest}, buildah pushed {pushed}")
     compressed = manifest["config"]["size"] + sum(layer["size"] for layer in manifest["layers"])
