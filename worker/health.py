@@ -14,6 +14,7 @@ import logging
 import os
 import threading
 import time
+from collections.abc import Callable
 from datetime import timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
@@ -41,7 +42,7 @@ class Health:
     def __init__(self, heartbeat_file: str | None = None) -> None:
         self.heartbeat_file = heartbeat_file
         self.client: Client | None = None
-        self.worker_running = False
+        self.worker_running: Callable[[], bool] = lambda: False
         self.stopping = False
         self._loop_tick = time.monotonic()
         self._last_check_ok: float | None = None
@@ -62,7 +63,7 @@ class Health:
             return False, "stopping: draining in-flight work"
         if self.client is None:
             return False, "not connected to Temporal"
-        if not self.worker_running:
+        if not self.worker_running():
             return False, "worker not running"
         if self._last_check_error is not None:
             return False, f"Temporal health check failed: {self._last_check_error}"
@@ -115,7 +116,7 @@ class Health:
 
     def mark_stopping(self) -> None:
         """Go not-ready at once when draining starts."""
-        self.stopping, self.worker_running = True, False
+        self.stopping = True
         self._record_transition()
 
     def clear_heartbeat(self) -> None:

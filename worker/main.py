@@ -14,7 +14,8 @@ from datetime import timedelta
 
 from temporalio.client import Client
 from temporalio.common import VersioningBehavior, WorkerDeploymentVersion
-from temporalio.runtime import PrometheusConfig, Runtime, TelemetryConfig
+from temporalio.runtime import (LogForwardingConfig, LoggingConfig, PrometheusConfig, Runtime,
+                               TelemetryConfig, TelemetryFilter)
 from temporalio.worker import Worker, WorkerDeploymentConfig
 
 from worker import activities, contract, health, logs, settings
@@ -27,12 +28,16 @@ EXIT_FAILED = 1
 CONNECT_BACKOFF_MAX_SECONDS = 30.0
 
 
-def build_runtime(config: settings.Settings) -> Runtime | None:
-    """An SDK runtime that serves Prometheus metrics, or None for the default runtime."""
-    if not config.metrics_port:
-        return None
+def build_runtime(config: settings.Settings) -> Runtime:
+    """An SDK runtime whose Core logs go through Python logging (so they share the log format)
+    and which serves Prometheus metrics unless the metrics port is 0."""
+    metrics = (PrometheusConfig(bind_address=f"0.0.0.0:{config.metrics_port}")
+               if config.metrics_port else None)
     return Runtime(telemetry=TelemetryConfig(
-        metrics=PrometheusConfig(bind_address=f"0.0.0.0:{config.metrics_port}")))
+        logging=LoggingConfig(
+            filter=TelemetryFilter(core_level="WARN", other_level="ERROR"),
+            forwarding=LogForwardingConfig(logger=logging.getLogger("temporalio.core"))),
+        metrics=metrics))
 
 
 def build_worker(client: Client, config: settings.Settings) -> Worker:
@@ -57,7 +62,7 @@ def build_worker(client: Client, config: settings.Settings) -> Worker:
     )
 
 
-async def connect(config: settings.Settings, runtime: Runtime | None,
+async def connect(config: settings.Settings, runtime: Runtime,
                   stop: asyncio.Event) -> Client | None:
     """Connect, retrying with backoff (not ready meanwhile); None if stopped first."""
     delay = 1.0
@@ -109,10 +114,11 @@ async def run(config: settings.Settings) -> int:
         try:
             worker = build_worker(client, config)
             async with worker:
-                state.client, state.worker_running = client, True
+                # Ready only once the worker has validated the namespace and started polling.
+                state.client, state.worker_running = client, lambda: worker.is_running
                 await state.check_server()
                 watcher = asyncio.create_task(state.watch_server(stop))
-                log.info("worker started: address %s, namespace %s, task queue %s, tls %s",
+                log.info("worker starting: address %s, namespace %s, task queue %s, tls %s",
                          config.address, config.namespace, config.task_queue,
                          "on" if config.tls else "off")
                 await stop.wait()
@@ -124,8 +130,8 @@ async def run(config: settings.Settings) -> int:
             # cancellation came from elsewhere, in which case there is nothing more to say.
             log.error("worker stopped unexpectedly")
             return EXIT_FAILED
-        except Exception as err:
-            log.error("worker failed: %s", err, exc_info=True)
+        except Exception:
+            log.error("worker failed", exc_info=True)
             return EXIT_FAILED
         log.info("worker stopped cleanly")
         return 0

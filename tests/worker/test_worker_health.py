@@ -28,7 +28,7 @@ async def test_ready_only_when_connected_polling_and_server_healthy(served, temp
     assert get(contract.READINESS_PATH).json()["reason"] == "not connected to Temporal"
     state.client = await Client.connect(temporal_server.address)
     assert get(contract.READINESS_PATH).json()["reason"] == "worker not running"
-    state.worker_running = True
+    state.worker_running = lambda: True
     await state.check_server()
     assert get(contract.READINESS_PATH).status_code == 200
     state.mark_stopping()
@@ -40,7 +40,7 @@ async def test_ready_only_when_connected_polling_and_server_healthy(served, temp
 async def test_stalled_event_loop_fails_liveness_and_readiness(served, temporal_server):
     state, get = served
     state.client = await Client.connect(temporal_server.address)
-    state.worker_running = True
+    state.worker_running = lambda: True
     await state.check_server()
     assert get(contract.READINESS_PATH).status_code == 200
     # What a blocked loop looks like from the HTTP thread: no tick for longer than allowed.

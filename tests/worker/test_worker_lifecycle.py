@@ -185,3 +185,17 @@ async def test_heartbeat_file_is_fresh_only_while_ready(temporal_server, tmp_pat
         assert worker.terminate() == 0
     gone = probe(heartbeat, contract.HEARTBEAT_MAX_AGE_SECONDS)
     assert gone.returncode == 1 and "No such file" in gone.stderr
+
+
+def test_unknown_namespace_exits_with_clear_error_and_is_never_ready(temporal_server):
+    env = queue_env(temporal_server.address, **{contract.ENV_NAMESPACE: "no-such-namespace"})
+    with WorkerProcess(env) as worker:
+        def exited() -> bool:
+            assert not worker.ready(), "ready before the namespace was validated"
+            return not worker.running()
+
+        wait_for(exited, 60, "the worker to exit", interval=0.02)
+        assert worker.process.returncode == 1
+    assert "worker failed" in worker.output()
+    assert "Namespace no-such-namespace" in worker.output()
+    assert "worker is ready" not in worker.output()

@@ -48,7 +48,7 @@ async def test_workflows_complete_over_plain_tcp(temporal_server, chat_server):
     # JSON logging: one object per line, every line, with the basic fields.
     events = [json.loads(line) for line in worker.output().splitlines()]
     assert all({"time", "level", "logger", "message"} <= set(e) for e in events)
-    assert any(e["message"].startswith("worker started") for e in events)
+    assert any(e["message"].startswith("worker starting") for e in events)
 
 
 async def test_workflows_complete_over_mtls_with_good_client_cert(temporal_server, mtls):
