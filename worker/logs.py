@@ -9,6 +9,8 @@ import sys
 
 # Attributes every LogRecord has; anything else was passed via `extra=` and is worth keeping.
 _STANDARD = set(vars(logging.LogRecord("", 0, "", 0, "", None, None))) | {"message", "asctime"}
+# Core's forwarded records carry this object; its fields are already in the message.
+_SKIP = _STANDARD | {"temporal_log"}
 
 
 class JsonFormatter(logging.Formatter):
@@ -23,7 +25,7 @@ class JsonFormatter(logging.Formatter):
             "message": record.getMessage(),
         }
         for key, value in vars(record).items():
-            if key not in _STANDARD and not key.startswith("_"):
+            if key not in _SKIP and not key.startswith("_"):
                 event[key] = value if isinstance(value, (str, int, float, bool, type(None))) \
                     else str(value)
         if record.exc_info and record.exc_info[1] is not None:
