@@ -130,3 +130,10 @@ def test_defaults_and_aliases_are_parsed(pki):
                                                          contract.METRICS_PORT)
     assert config.log_format == contract.DEFAULT_LOG_FORMAT
     assert API_KEY not in repr(config) and "PRIVATE" not in repr(config)
+
+
+def test_api_key_turns_on_tls_and_stays_out_of_repr():
+    config = settings.load({contract.ENV_ADDRESS: "ns.acct.tmprl.cloud:7233",
+                            contract.ENV_API_KEY: API_KEY})
+    assert config.tls and config.connect_config["api_key"] == API_KEY
+    assert API_KEY not in repr(config)
