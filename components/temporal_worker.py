@@ -25,9 +25,6 @@ TLS_VOLUME = "temporal-tls"
 SERVER_CA_VOLUME = "temporal-server-ca"
 TMP_VOLUME = "tmp"
 PROBE_MODES = ("http", "exec")
-# Exec-mode liveness tolerates this many missed readiness windows before a restart, so a
-# Temporal outage makes pods unready long before it makes them restart.
-EXEC_LIVENESS_WINDOWS = 10
 
 
 @dataclass(frozen=True)
@@ -216,6 +213,7 @@ def _env(args: TemporalWorkerArgs) -> list[k8s.core.v1.EnvVarArgs]:
         contract.ENV_METRICS_PORT: str(contract.METRICS_PORT),
         contract.ENV_LOG_FORMAT: args.log_format,
         contract.ENV_HEARTBEAT_FILE: contract.DEFAULT_HEARTBEAT_FILE,
+        contract.ENV_LIVENESS_FILE: contract.DEFAULT_LIVENESS_FILE,
     })
     plain.update(args.env)
     from_secrets = dict(args.secret_env)
@@ -232,9 +230,11 @@ def _env(args: TemporalWorkerArgs) -> list[k8s.core.v1.EnvVarArgs]:
 
 def _probes(args: TemporalWorkerArgs) -> dict[str, k8s.core.v1.ProbeArgs]:
     if args.probe_mode == "exec":
+        # Readiness follows Temporal (the file is removed when not ready); liveness only follows
+        # the event loop, so a Temporal outage makes pods unready but never restarts them.
         ready = k8s.core.v1.ExecActionArgs(command=contract.heartbeat_probe_command())
         alive = k8s.core.v1.ExecActionArgs(command=contract.heartbeat_probe_command(
-            max_age_seconds=contract.HEARTBEAT_MAX_AGE_SECONDS * EXEC_LIVENESS_WINDOWS))
+            contract.DEFAULT_LIVENESS_FILE, contract.LIVENESS_MAX_AGE_SECONDS))
         handlers = {"startup": {"exec_": alive}, "liveness": {"exec_": alive},
                     "readiness": {"exec_": ready}}
     else:

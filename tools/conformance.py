@@ -220,8 +220,11 @@ def _check_deployment(deployment: Mapping[str, Any], secrets: Mapping[tuple, Map
         if not writable:
             yield f"readOnlyRootFilesystem without a writable emptyDir at {contract.WRITABLE_DIR}"
     heartbeat = env.get(contract.ENV_HEARTBEAT_FILE)
-    if heartbeat and not heartbeat.startswith(contract.WRITABLE_DIR.rstrip("/") + "/"):
-        yield f"env {contract.ENV_HEARTBEAT_FILE}={heartbeat} is outside {contract.WRITABLE_DIR}"
+    liveness_file = env.get(contract.ENV_LIVENESS_FILE)
+    for name, value in ((contract.ENV_HEARTBEAT_FILE, heartbeat),
+                        (contract.ENV_LIVENESS_FILE, liveness_file)):
+        if value and not value.startswith(contract.WRITABLE_DIR.rstrip("/") + "/"):
+            yield f"env {name}={value} is outside {contract.WRITABLE_DIR}"
 
     # --- probes hit the worker's health server or its heartbeat file ---------------------------
     health_port = _int(env.get(contract.ENV_HEALTH_PORT), contract.HEALTH_PORT)
@@ -246,12 +249,16 @@ def _check_deployment(deployment: Mapping[str, Any], secrets: Mapping[tuple, Map
             if get.get("scheme", "HTTP") != "HTTP":
                 yield f"{kind} scheme {get.get('scheme')} but the health server speaks HTTP"
         elif "exec" in probe:
+            # Readiness checks the file kept only while ready; liveness and startup check the
+            # file kept while the loop runs (a Temporal outage must not restart the pod).
+            var, path = ((contract.ENV_HEARTBEAT_FILE, heartbeat) if kind == "readinessProbe"
+                         else (contract.ENV_LIVENESS_FILE, liveness_file))
             command = probe["exec"].get("command", [])
-            want = contract.heartbeat_probe_command(heartbeat or contract.DEFAULT_HEARTBEAT_FILE)
+            want = contract.heartbeat_probe_command(path or "$" + var)
             if command[:-1] != want[:-1]:
                 yield f"{kind} exec {shlex.join(command)} is not {shlex.join(want[:-1])} N"
-            if not heartbeat:
-                yield f"{kind} checks the heartbeat file but {contract.ENV_HEARTBEAT_FILE} is unset"
+            if not path:
+                yield f"{kind} checks a heartbeat file but {var} is unset"
         else:
             yield f"{kind} uses neither httpGet nor exec"
     for port in container.get("ports", []):

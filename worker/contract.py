@@ -35,6 +35,7 @@ ENV_METRICS_PORT = "WORKER_METRICS_PORT"
 ENV_LOG_FORMAT = "WORKER_LOG_FORMAT"
 ENV_LOG_LEVEL = "WORKER_LOG_LEVEL"
 ENV_HEARTBEAT_FILE = "WORKER_HEARTBEAT_FILE"
+ENV_LIVENESS_FILE = "WORKER_LIVENESS_FILE"
 ENV_CHATGPT_API_KEY = "CHATGPT_API_KEY"
 ENV_CHATGPT_BASE_URL = "CHATGPT_BASE_URL"
 ENV_CHATGPT_MODEL = "CHATGPT_MODEL"
@@ -62,11 +63,14 @@ LIVENESS_PATH = "/healthz"
 READINESS_PATH = "/readyz"
 METRICS_PORT = 9464
 METRICS_PATH = "/metrics"
-# File-heartbeat mode (for clusters that prefer exec probes): the worker rewrites this file
-# while ready; the probe command fails when it is missing or older than the max age.
+# File-heartbeat mode (for clusters that prefer exec probes): the worker rewrites the readiness
+# file while ready and removes it when not; it touches the liveness file while its event loop
+# runs, whatever Temporal's state. The probe command fails when a file is missing or too old.
 DEFAULT_HEARTBEAT_FILE = "/tmp/worker-ready"
 HEARTBEAT_INTERVAL_SECONDS = 5
 HEARTBEAT_MAX_AGE_SECONDS = 30
+DEFAULT_LIVENESS_FILE = "/tmp/worker-alive"
+LIVENESS_MAX_AGE_SECONDS = 30
 PROBE_MODULE = "worker.probe"
 
 # --- Process identity and filesystem ---------------------------------------------------------
@@ -90,6 +94,10 @@ def termination_grace_period_seconds(graceful_shutdown_seconds: int) -> int:
 
 def heartbeat_probe_command(heartbeat_file: str = DEFAULT_HEARTBEAT_FILE,
                             max_age_seconds: int = HEARTBEAT_MAX_AGE_SECONDS) -> list[str]:
-    """Exec-probe command that passes only when the heartbeat file is fresh."""
+    """Exec-probe command that passes only when `heartbeat_file` is fresh.
+
+    Readiness checks DEFAULT_HEARTBEAT_FILE; liveness and startup check DEFAULT_LIVENESS_FILE
+    with LIVENESS_MAX_AGE_SECONDS, so a Temporal outage makes pods unready, never restarted.
+    """
     return ["python", "-m", PROBE_MODULE, "--file", heartbeat_file,
             "--max-age", str(max_age_seconds)]

@@ -3,7 +3,8 @@
 Liveness: the asyncio loop ticked recently (checked from the HTTP server's own thread, so a
 blocked loop is seen). Readiness: live, connected, the worker is polling, and the last health
 check of the Temporal server succeeded recently. The heartbeat file is rewritten only while
-ready and removed otherwise, so `python -m worker.probe` checks freshness, not existence.
+ready and removed otherwise; the liveness file is touched on every loop tick. So
+`python -m worker.probe` checks freshness, not existence, for both.
 """
 
 from __future__ import annotations
@@ -39,8 +40,10 @@ READY_MAX_AGE_SECONDS = CHECK_INTERVAL_SECONDS + CHECK_TIMEOUT_SECONDS + 3.0
 class Health:
     """Shared health state: written by the event loop, read by the HTTP thread."""
 
-    def __init__(self, heartbeat_file: str | None = None) -> None:
+    def __init__(self, heartbeat_file: str | None = None,
+                 liveness_file: str | None = None) -> None:
         self.heartbeat_file = heartbeat_file
+        self.liveness_file = liveness_file
         self.client: Client | None = None
         self.worker_running: Callable[[], bool] = lambda: False
         self.stopping = False
@@ -76,7 +79,18 @@ class Health:
         """Prove the loop is alive; run as a task for the life of the process."""
         while True:
             self._loop_tick = time.monotonic()
+            self._touch_liveness()
             await asyncio.sleep(TICK_SECONDS)
+
+    def _touch_liveness(self) -> None:
+        if not self.liveness_file:
+            return
+        try:
+            with open(self.liveness_file, "a"):
+                pass
+            os.utime(self.liveness_file)
+        except OSError as err:
+            log.warning("cannot update liveness file %s: %s", self.liveness_file, err.strerror)
 
     async def watch_server(self, stop: asyncio.Event) -> None:
         """Check the server's health and keep the heartbeat file in step until `stop`.
@@ -122,6 +136,12 @@ class Health:
     def clear_heartbeat(self) -> None:
         """Remove a heartbeat file, e.g. one left behind by a previous process."""
         self._write_heartbeat(False)
+        if self.liveness_file and os.path.exists(self.liveness_file):
+            try:
+                os.unlink(self.liveness_file)
+            except OSError as err:
+                log.warning("cannot remove liveness file %s: %s", self.liveness_file,
+                            err.strerror)
 
     def _write_heartbeat(self, ready: bool) -> None:
         if not self.heartbeat_file:

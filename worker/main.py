@@ -87,8 +87,9 @@ async def run(config: settings.Settings) -> int:
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
 
-    state = health.Health(heartbeat_file=config.heartbeat_file)
-    state.clear_heartbeat()  # a file left by a previous run must not look fresh
+    state = health.Health(heartbeat_file=config.heartbeat_file,
+                          liveness_file=config.liveness_file)
+    state.clear_heartbeat()  # files left by a previous run must not look fresh
     ticker = asyncio.create_task(state.tick())
     watcher: asyncio.Task | None = None
     http = None

@@ -56,7 +56,9 @@ class Settings:
     log_level: str = "INFO"
     """Root log level."""
     heartbeat_file: str | None = None
-    """File rewritten while ready (exec-probe mode); None turns it off."""
+    """File rewritten while ready (exec-probe readiness); None turns it off."""
+    liveness_file: str | None = None
+    """File touched while the event loop runs (exec-probe liveness); None turns it off."""
     deployment_name: str | None = None
     """Worker Deployment name for worker versioning (with `build_id`)."""
     build_id: str | None = None
@@ -141,6 +143,7 @@ def load(environ: Mapping[str, str] | None = None) -> Settings:
         log_format=log_format,
         log_level=log_level,
         heartbeat_file=_optional(env, contract.ENV_HEARTBEAT_FILE),
+        liveness_file=_optional(env, contract.ENV_LIVENESS_FILE),
         deployment_name=deployment_name,
         build_id=build_id,
         chatgpt_base_url=(_optional(env, contract.ENV_CHATGPT_BASE_URL)

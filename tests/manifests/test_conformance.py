@@ -172,6 +172,17 @@ def test_conformance_fails_when_an_exec_probe_checks_another_file(renders):
     assert conformance.check(objects, image=IMAGE)
 
 
+def test_conformance_fails_when_exec_liveness_checks_the_readiness_file(renders):
+    """The readiness file vanishes during a Temporal outage; liveness on it restarts pods."""
+    objects = _objects(renders, "prod-exec")
+    container = _container(objects)
+    container["livenessProbe"]["exec"]["command"] = list(
+        container["readinessProbe"]["exec"]["command"])
+    problems = conformance.check(objects, image=IMAGE)
+    assert any("livenessProbe exec" in p and contract.DEFAULT_LIVENESS_FILE in p
+               for p in problems), problems
+
+
 def test_dockerfile_identity_reads_the_final_stage(tmp_path):
     dockerfile = tmp_path / "Dockerfile"
     dockerfile.write_text('ARG UID=10001\nFROM a AS build\nUSER 1:1\nENTRYPOINT ["x"]\n'

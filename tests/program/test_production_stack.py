@@ -189,11 +189,15 @@ def test_exec_probe_mode_checks_heartbeat_freshness(prod_config):
     readiness = worker["readinessProbe"]["exec"]["command"]
     liveness = worker["livenessProbe"]["exec"]["command"]
     assert readiness == contract.heartbeat_probe_command()
-    assert liveness != readiness
-    assert liveness[:-1] == readiness[:-1], "same check, longer max age"
-    assert int(liveness[-1]) > int(readiness[-1])
+    # Liveness must not check the readiness file: the worker removes it during a Temporal
+    # outage, and a restart would not bring Temporal back.
+    assert liveness == contract.heartbeat_probe_command(contract.DEFAULT_LIVENESS_FILE,
+                                                        contract.LIVENESS_MAX_AGE_SECONDS)
+    assert worker["startupProbe"]["exec"]["command"] == liveness
     assert "ls" not in readiness
-    assert env_of(run)[contract.ENV_HEARTBEAT_FILE]["value"] == contract.DEFAULT_HEARTBEAT_FILE
+    env = env_of(run)
+    assert env[contract.ENV_HEARTBEAT_FILE]["value"] == contract.DEFAULT_HEARTBEAT_FILE
+    assert env[contract.ENV_LIVENESS_FILE]["value"] == contract.DEFAULT_LIVENESS_FILE
 
 
 def test_graceful_shutdown_setting_sets_env_and_grace_period(prod_config):

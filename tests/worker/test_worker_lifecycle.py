@@ -67,8 +67,10 @@ async def start_batch(client: Client, env: dict[str, str], items: int,
 
 
 async def test_readiness_follows_server_outage_and_no_workflow_is_lost(tmp_path):
+    ready_file, alive_file = tmp_path / "ready", tmp_path / "alive"
     with DevServer(workdir=str(tmp_path)) as server:
-        env = queue_env(server.address)
+        env = queue_env(server.address, **{contract.ENV_HEARTBEAT_FILE: str(ready_file),
+                                           contract.ENV_LIVENESS_FILE: str(alive_file)})
         with WorkerProcess(env) as worker:
             await asyncio.to_thread(worker.wait_ready)
             client = await Client.connect(server.address)
@@ -80,6 +82,12 @@ async def test_readiness_follows_server_outage_and_no_workflow_is_lost(tmp_path)
             await asyncio.to_thread(server.stop)
             await wait_until(lambda: not worker.ready(), 60, "not-ready during the outage")
             assert worker.live(), "an unreachable server must not fail liveness"
+            # The exec probes agree with the HTTP ones: readiness fails, liveness passes.
+            await asyncio.to_thread(
+                wait_for, lambda: probe(ready_file, contract.HEARTBEAT_MAX_AGE_SECONDS).returncode,
+                30, "the readiness file probe to fail")
+            alive = probe(alive_file, contract.LIVENESS_MAX_AGE_SECONDS)
+            assert alive.returncode == 0, alive.stderr
             await asyncio.to_thread(server.start)
             await wait_until(worker.ready, 90, "ready again after the server returned")
 
