@@ -195,6 +195,21 @@ async def test_heartbeat_file_is_fresh_only_while_ready(temporal_server, tmp_pat
     assert gone.returncode == 1 and "No such file" in gone.stderr
 
 
+def test_every_sigterm_after_ready_exits_zero(temporal_server, tmp_path):
+    """Rollouts send SIGTERM constantly: exit 0 every time, not just usually. Before the worker
+    skipped interpreter finalization, SDK Core threads aborted 3 exits in 20 (SIGABRT)."""
+    codes = []
+    for i in range(15):
+        heartbeat = tmp_path / f"ready-{i}"
+        env = queue_env(temporal_server.address, **{contract.ENV_HEARTBEAT_FILE: str(heartbeat),
+                                                    contract.ENV_HEALTH_PORT: "0"})
+        with WorkerProcess(env) as worker:
+            wait_for(lambda: heartbeat.exists() or not worker.running(), 60, "readiness")
+            codes.append((worker.terminate(), worker.output()[-1500:]))
+    failed = [(code, out) for code, out in codes if code != 0]
+    assert not failed, f"{len(failed)} of {len(codes)} exits failed; first:\n{failed[0]}"
+
+
 def test_unknown_namespace_exits_with_clear_error_and_is_never_ready(temporal_server):
     env = queue_env(temporal_server.address, **{contract.ENV_NAMESPACE: "no-such-namespace"})
     with WorkerProcess(env) as worker:
