@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.support.stacks import CLOUD_TARGET
 from tests.support.tls import CertFactory
 from tools import mockstack, render
 
@@ -22,18 +23,13 @@ def production_config(cert_factory: CertFactory) -> dict[str, str]:
     ca = cert_factory.ca("render-ca")
     client = cert_factory.issue(ca, "render-client")
     return {
-        "k8sNamespace": "payments-workers",
-        "temporalAddress": "payments.a1b2c.tmprl.cloud:7233",
-        "temporalNamespace": "payments.a1b2c",
-        "taskQueue": "payments",
+        **CLOUD_TARGET,
         "tlsCert": client.cert_path.read_text(),
         "tlsKey": client.key_path.read_text(),
         "tlsServerCa": ca.cert_path.read_text(),
-        "tlsServerName": "payments.a1b2c.tmprl.cloud",
         "temporalApiKey": "tcld-api-key-for-render-tests-0123456789",
         "chatgptApiKey": "sk-render-tests-0123456789abcdef",
         "secretEnv": json.dumps({"LEDGER_API_TOKEN": "ledger-token-for-render-tests"}),
-        "imageRepository": "registry.example.com/payments/temporal-worker",
         "replicas": "3",
     }
 

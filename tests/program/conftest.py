@@ -9,6 +9,7 @@ import pytest
 
 from tests.program.helpers import (CHATGPT_API_KEY, EXTRA_SECRET, REGISTRY_PASSWORD,
                                    TEMPORAL_API_KEY, Pki)
+from tests.support.stacks import CLOUD_TARGET
 from tests.support.tls import CertFactory
 from tools.mockstack import StackRun, load_stack_config, run_stack
 
@@ -32,19 +33,14 @@ def dev_config() -> dict[str, str]:
 def prod_config(pki: Pki) -> dict[str, str]:
     """A Temporal Cloud-like stack: mTLS, API key, ChatGPT key, an extra secret env var."""
     return {
-        "k8sNamespace": "payments-workers",
-        "temporalAddress": "payments.a1b2c.tmprl.cloud:7233",
-        "temporalNamespace": "payments.a1b2c",
-        "taskQueue": "payments",
+        **CLOUD_TARGET,
         "tlsCert": pki.cert_pem,
         "tlsKey": pki.key_pem,
         "tlsServerCa": pki.ca_pem,
-        "tlsServerName": "payments.a1b2c.tmprl.cloud",
         "temporalApiKey": TEMPORAL_API_KEY,
         "chatgptApiKey": CHATGPT_API_KEY,
         "chatgptBaseUrl": "https://api.openai.example/v1",
         "secretEnv": json.dumps({"EXTRA_TOKEN": EXTRA_SECRET}),
-        "imageRepository": "registry.example.com/payments/temporal-worker",
         "imageTag": "v1.2.3",
         "registryUsername": "ci",
         "registryPassword": REGISTRY_PASSWORD,
