@@ -2,22 +2,19 @@
 
 No settings validation, health server, metrics or structured logging; SIGTERM drains with the
 same graceful-shutdown timeout, so the shutdown figures compare like with like.
-Usage: python bench/bare_worker.py ADDRESS TASK_QUEUE GRACEFUL_SECONDS
+Usage: python -m bench.bare_worker ADDRESS TASK_QUEUE GRACEFUL_SECONDS
 """
 
 import asyncio
 import signal
 import sys
 from datetime import timedelta
-from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from temporalio.client import Client
+from temporalio.worker import Worker
 
-from temporalio.client import Client  # noqa: E402
-from temporalio.worker import Worker  # noqa: E402
-
-from worker.activities import ChatActivities, process_batch  # noqa: E402
-from worker.workflows import WORKFLOWS  # noqa: E402
+from worker.activities import ChatActivities, process_batch
+from worker.workflows import WORKFLOWS
 
 
 async def main(address: str, task_queue: str, graceful_seconds: int) -> None:

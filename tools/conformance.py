@@ -1,9 +1,10 @@
 """Check a rendered worker Deployment against what the worker process and its image expect.
 
-The component and the worker share `worker/contract.py`, but a literal typed on one side, a
-renamed variable or a moved mount only shows up when a pod starts. `check(objects)` compares the
-rendered objects with the contract and with `worker/Dockerfile` and returns every mismatch as a
-one-line message naming the object; an empty list means they fit.
+The component and the worker share `temporal_worker_spec`, but a literal typed on one side, a
+variable read outside the spec or a moved mount only shows up when a pod starts.
+`check(objects)` compares the rendered objects with the spec, the contract and
+`worker/Dockerfile`, and returns every mismatch as a one-line message naming the object; an
+empty list means they fit.
 """
 
 from __future__ import annotations
@@ -15,7 +16,10 @@ from collections.abc import Collection, Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
-from worker import contract
+import temporal_worker_spec.settings as spec
+from temporal_worker_spec import contract
+from temporal_worker_spec import Invalid, parse
+from temporal_worker_spec.settings import ALIASES, SETTINGS
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 WORKER_DIR = REPO_ROOT / "worker"
@@ -26,32 +30,28 @@ WORKER_COMPONENT_LABEL = ("app.kubernetes.io/component", "worker")
 # Names in these namespaces belong to the worker, its sample workload or temporalio.envconfig; a
 # Deployment that sets one the worker does not read has a typo or a rename on one side.
 WORKER_ENV_PREFIXES = ("TEMPORAL_", "WORKER_", "CHATGPT_")
-REQUIRED_ENV = (contract.ENV_ADDRESS, contract.ENV_NAMESPACE, contract.ENV_TASK_QUEUE)
+REQUIRED_ENV = (spec.TEMPORAL_ADDRESS.env, spec.TEMPORAL_NAMESPACE.env, spec.TASK_QUEUE.env)
 # Env var -> the file the contract says it names (a Secret volume must provide that file).
 FILE_ENV = {
-    contract.ENV_TLS_CLIENT_CERT_PATH: contract.TLS_CERT_PATH,
-    contract.ENV_TLS_CLIENT_KEY_PATH: contract.TLS_KEY_PATH,
-    contract.ENV_TLS_SERVER_CA_CERT_PATH: contract.SERVER_CA_PATH,
+    spec.TLS_CERT.env: contract.TLS_CERT_PATH,
+    spec.TLS_KEY.env: contract.TLS_KEY_PATH,
+    spec.TLS_SERVER_CA.env: contract.SERVER_CA_PATH,
 }
 
 
 def worker_env_names(worker_dir: Path = WORKER_DIR) -> frozenset[str]:
-    """Every env var name the worker reads, taken from its code rather than from the contract.
+    """Every env var name the worker reads, taken from its code rather than from the spec.
 
-    That is: the contract names its modules use (`contract.ENV_*`), names written as literals,
-    the seed aliases when it maps `contract.ALIASES`, and, because it hands its environment to
+    That is: names written as literals, the spec's variables (and the seed aliases) when it
+    calls the spec's `from_env`, and, because it hands its environment to
     `temporalio.envconfig`, every TEMPORAL_* name envconfig reads.
     """
     names: set[str] = set()
     for path in worker_dir.glob("*.py"):
-        if path.name == "contract.py":
-            continue
         text = path.read_text()
-        names |= {getattr(contract, c) for c in re.findall(r"contract\.(ENV_[A-Z0-9_]+)", text)
-                  if isinstance(getattr(contract, c, None), str)}
         names |= set(re.findall(r"[\"']((?:TEMPORAL|WORKER)_[A-Z0-9_]+)[\"']", text))
-        if "contract.ALIASES" in text:
-            names |= set(contract.ALIASES)
+        if "from_env(" in text:
+            names |= {name for s in SETTINGS for name in s.env_names}
         if "load_client_connect_config" in text:
             names |= envconfig_names()
     return frozenset(names)
@@ -65,10 +65,7 @@ def envconfig_names() -> frozenset[str]:
     source = (Path(temporalio.__file__).parent / "bridge" / "sdk-core" / "crates" / "common"
               / "src" / "envconfig.rs")
     if not source.exists():
-        return frozenset({contract.ENV_ADDRESS, contract.ENV_NAMESPACE, contract.ENV_API_KEY,
-                          contract.ENV_TLS, contract.ENV_TLS_CLIENT_CERT_PATH,
-                          contract.ENV_TLS_CLIENT_KEY_PATH, contract.ENV_TLS_SERVER_CA_CERT_PATH,
-                          contract.ENV_TLS_SERVER_NAME})
+        return frozenset(s.env for s in SETTINGS if s.group == spec.CONNECTION and s.env)
     # The module's tests use made-up TEMPORAL_GRPC_META_<header> names; the prefix is enough.
     return frozenset(n for n in re.findall(r'"(TEMPORAL_[A-Z0-9_]+)"', source.read_text())
                      if not n.startswith(GRPC_META_PREFIX))
@@ -165,7 +162,7 @@ def _check_deployment(deployment: Mapping[str, Any], secrets: Mapping[tuple, Map
     for name in REQUIRED_ENV:
         if name not in reads:
             yield f"the worker does not read {name}, which the Deployment must set"
-        aliases = [a for a, std in contract.ALIASES.items() if std == name]
+        aliases = [a for a, std in ALIASES.items() if std == name]
         if name not in env and not any(a in env for a in aliases):
             yield f"env {name} is not set"
     for e in env_list:
@@ -178,9 +175,19 @@ def _check_deployment(deployment: Mapping[str, Any], secrets: Mapping[tuple, Map
         elif ref.get("key") not in _secret_keys(secret):
             yield f"env {e['name']}: Secret {ref.get('name')!r} has no key {ref.get('key')!r}"
 
+    # --- every value the worker reads passes the worker's own checks --------------------------
+    by_env = {name: s for s in SETTINGS for name in s.env_names}
+    for name, value in env.items():
+        setting = by_env.get(name)
+        if setting is not None and value is not None and not setting.file:
+            try:
+                parse(setting, value)
+            except Invalid as err:
+                yield f"env {name}: the worker would refuse it: {err.reason}"
+
     # --- files named by env vars exist where the Secret volume puts them ----------------------
     for name, expected in FILE_ENV.items():
-        aliases = [a for a, std in contract.ALIASES.items() if std == name]
+        aliases = [a for a, std in ALIASES.items() if std == name]
         for var in [name, *aliases]:
             if var not in env:
                 continue
@@ -206,7 +213,8 @@ def _check_deployment(deployment: Mapping[str, Any], secrets: Mapping[tuple, Map
             if not mount.get("readOnly"):
                 yield f"Secret volume {mount['name']} is not mounted readOnly"
             if (namespace, secret_name) not in secrets:
-                yield f"volume {mount['name']}: Secret {secret_name!r} is not created in {namespace}"
+                yield (f"volume {mount['name']}: Secret {secret_name!r} is not created in "
+                       f"{namespace}")
             elif mount["mountPath"] in wanted:
                 files = _volume_files(volume, keys)
                 for missing in sorted(wanted[mount["mountPath"]] - files):
@@ -219,17 +227,18 @@ def _check_deployment(deployment: Mapping[str, Any], secrets: Mapping[tuple, Map
                     and "emptyDir" in volumes.get(m["name"], {}) and not m.get("readOnly")]
         if not writable:
             yield f"readOnlyRootFilesystem without a writable emptyDir at {contract.WRITABLE_DIR}"
-    heartbeat = env.get(contract.ENV_HEARTBEAT_FILE)
-    liveness_file = env.get(contract.ENV_LIVENESS_FILE)
-    for name, value in ((contract.ENV_HEARTBEAT_FILE, heartbeat),
-                        (contract.ENV_LIVENESS_FILE, liveness_file)):
+    heartbeat = env.get(spec.HEARTBEAT_FILE.env)
+    liveness_file = env.get(spec.LIVENESS_FILE.env)
+    for name, value in ((spec.HEARTBEAT_FILE.env, heartbeat),
+                        (spec.LIVENESS_FILE.env, liveness_file)):
         if value and not value.startswith(contract.WRITABLE_DIR.rstrip("/") + "/"):
             yield f"env {name}={value} is outside {contract.WRITABLE_DIR}"
 
     # --- probes hit the worker's health server or its heartbeat file ---------------------------
-    health_port = _int(env.get(contract.ENV_HEALTH_PORT), contract.HEALTH_PORT)
+    health_port = _int(env.get(spec.HEALTH_PORT.env), contract.HEALTH_PORT)
     if health_port != contract.HEALTH_PORT:
-        yield f"env {contract.ENV_HEALTH_PORT}={health_port} is not the contract's {contract.HEALTH_PORT}"
+        yield (f"env {spec.HEALTH_PORT.env}={health_port} is not the contract's "
+               f"{contract.HEALTH_PORT}")
     expected_paths = {"livenessProbe": {contract.LIVENESS_PATH},
                       "readinessProbe": {contract.READINESS_PATH},
                       "startupProbe": {contract.LIVENESS_PATH, contract.READINESS_PATH}}
@@ -251,8 +260,8 @@ def _check_deployment(deployment: Mapping[str, Any], secrets: Mapping[tuple, Map
         elif "exec" in probe:
             # Readiness checks the file kept only while ready; liveness and startup check the
             # file kept while the loop runs (a Temporal outage must not restart the pod).
-            var, path = ((contract.ENV_HEARTBEAT_FILE, heartbeat) if kind == "readinessProbe"
-                         else (contract.ENV_LIVENESS_FILE, liveness_file))
+            var, path = ((spec.HEARTBEAT_FILE.env, heartbeat) if kind == "readinessProbe"
+                         else (spec.LIVENESS_FILE.env, liveness_file))
             command = probe["exec"].get("command", [])
             want = contract.heartbeat_probe_command(path or "$" + var)
             if command[:-1] != want[:-1]:
@@ -263,7 +272,7 @@ def _check_deployment(deployment: Mapping[str, Any], secrets: Mapping[tuple, Map
             yield f"{kind} uses neither httpGet nor exec"
     for port in container.get("ports", []):
         if port.get("name") == "metrics":
-            metrics = _int(env.get(contract.ENV_METRICS_PORT), contract.METRICS_PORT)
+            metrics = _int(env.get(spec.METRICS_PORT.env), contract.METRICS_PORT)
             if port.get("containerPort") != metrics:
                 yield f"metrics containerPort {port.get('containerPort')} is not {metrics}"
 
@@ -283,8 +292,8 @@ def _check_deployment(deployment: Mapping[str, Any], secrets: Mapping[tuple, Map
                f"{shlex.join(contract.ENTRYPOINT)}")
 
     # --- SIGTERM drains before SIGKILL ----------------------------------------------------------
-    graceful = _int(env.get(contract.ENV_GRACEFUL_SHUTDOWN_SECONDS),
-                    contract.DEFAULT_GRACEFUL_SHUTDOWN_SECONDS)
+    graceful = _int(env.get(spec.GRACEFUL_SHUTDOWN_SECONDS.env),
+                    spec.GRACEFUL_SHUTDOWN_SECONDS.default)
     grace = pod.get("terminationGracePeriodSeconds", 30)
     if grace != contract.termination_grace_period_seconds(graceful) or grace <= graceful:
         yield (f"terminationGracePeriodSeconds {grace} does not leave the worker's "

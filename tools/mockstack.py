@@ -7,7 +7,8 @@ provider plugin, Docker or cluster is used. Interface:
 
 - `config` maps bare keys ("replicas") or full keys ("temporal-worker:replicas") to the string
   values `pulumi config set` would store; objects (secretEnv) are JSON strings. Keys named in
-  `SECRET_KEYS` are passed as secret config, as `pulumi config set --secret` would.
+  `secret_keys` (default: the spec's secret settings) are passed as secret config, as
+  `pulumi config set --secret` would.
 - The mocked `docker:index/image:Image` gets `repoDigest = <repository>@<digest>`, where the digest
   is `image_digest` when given (e.g. from a real push), else `PLACEHOLDER_DIGEST`.
 - Errors raised by the program (e.g. the config ValueError) propagate unchanged; the resources
@@ -25,7 +26,6 @@ import asyncio
 import json
 import logging
 import runpy
-import sys
 import threading
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -37,14 +37,13 @@ from pulumi.runtime import mocks as pulumi_mocks
 from pulumi.runtime import rpc
 from pulumi.runtime.stack import run_pulumi_func
 
+import temporal_worker_spec as spec
+
 ROOT = Path(__file__).resolve().parent.parent
 MAIN = ROOT / "__main__.py"
-if str(ROOT) not in sys.path:
-    sys.path.insert(0, str(ROOT))
-
-from components.config import SECRET_KEYS  # noqa: E402 - needs ROOT on sys.path
-
 PROJECT = "temporal-worker"
+# Keys `pulumi config set --secret` would store, for this project's stack.
+SECRET_KEYS: tuple[str, ...] = tuple(s.name for s in spec.SETTINGS if s.config and s.secret)
 PLACEHOLDER_DIGEST = "sha256:" + "0" * 64
 IMAGE_TYPE = "docker:index/image:Image"
 
@@ -68,6 +67,8 @@ class MockResource:
     """Inputs with secrets unwrapped to plain values (whole-number floats as ints)."""
     secret_paths: frozenset
     """Paths (tuples of keys / indexes) into `inputs` that arrived marked secret; see is_secret."""
+    alias_types: tuple = ()
+    """Types the resource was known as before (its aliases), so old stacks keep it."""
 
     def is_secret(self, *path: Any) -> bool:
         """True when the input at `path` is secret (Pulumi marks a whole object secret when any
@@ -145,22 +146,27 @@ def load_stack_config(stack: str, project: str = PROJECT) -> dict[str, str]:
 
 
 def run_stack(config: Mapping[str, str], *, stack: str = "dev", project: str = PROJECT,
-              image_digest: Optional[str] = None) -> StackRun:
-    """Run `__main__.py` for `config` under mocks; see the module docstring."""
-    return run_program(lambda: runpy.run_path(str(MAIN), run_name="__main__"), config,
-                       stack=stack, project=project, image_digest=image_digest)
+              image_digest: Optional[str] = None, main: Path = MAIN,
+              secret_keys: Optional[tuple[str, ...]] = None) -> StackRun:
+    """Run a program's `__main__.py` (default: this stack's) for `config` under mocks; see the
+    module docstring."""
+    return run_program(lambda: runpy.run_path(str(main), run_name="__main__"), config,
+                       stack=stack, project=project, image_digest=image_digest,
+                       secret_keys=secret_keys)
 
 
 def run_program(program: Callable[[], Any], config: Mapping[str, str] = MappingProxyType({}),
                 *, stack: str = "test", project: str = PROJECT,
-                image_digest: Optional[str] = None) -> StackRun:
+                image_digest: Optional[str] = None,
+                secret_keys: Optional[tuple[str, ...]] = None) -> StackRun:
     """Run `program` (which registers resources) under mocks, like run_stack does `__main__.py`."""
     outcome: dict[str, Any] = {}
+    secret = SECRET_KEYS if secret_keys is None else secret_keys
 
     def target() -> None:
         try:
             outcome["run"] = _run(program, config, stack, project,
-                                  image_digest or PLACEHOLDER_DIGEST)
+                                  image_digest or PLACEHOLDER_DIGEST, secret)
         except BaseException as err:  # noqa: BLE001 - re-raised in the caller's thread
             outcome["error"] = err
 
@@ -206,7 +212,9 @@ class _RecordingMonitor(pulumi_mocks.MockMonitor):
                 self.records.append(MockResource(
                     type_=request.type, name=request.name, urn=response.urn,
                     parent=request.parent, custom=bool(request.custom),
-                    inputs=_unwrap(raw), secret_paths=secret_paths))
+                    inputs=_unwrap(raw), secret_paths=secret_paths,
+                    alias_types=tuple(a.spec.type for a in request.aliases
+                                      if a.HasField("spec") and a.spec.type)))
         return response
 
 
@@ -220,7 +228,7 @@ class _Collector(logging.Handler):
 
 
 def _run(program: Callable[[], Any], config: Mapping[str, str], stack: str, project: str,
-         digest: str) -> StackRun:
+         digest: str, secret_keys: tuple[str, ...]) -> StackRun:
     loop = asyncio.new_event_loop()
     asyncio.set_event_loop(loop)
     collector = _Collector()
@@ -230,7 +238,7 @@ def _run(program: Callable[[], Any], config: Mapping[str, str], stack: str, proj
     monitor = _RecordingMonitor(_Mocks(digest))
     try:
         full = {full_key(k, project): str(v) for k, v in config.items()}
-        secret = [full_key(k, project) for k in SECRET_KEYS if full_key(k, project) in full]
+        secret = [full_key(k, project) for k in secret_keys if full_key(k, project) in full]
         pulumi.runtime.set_all_config(full, secret)
         pulumi.runtime.set_mocks(monitor.mocks, project=project, stack=stack, preview=False,
                                  logger=logger, monitor=monitor)
@@ -289,3 +297,32 @@ def _repository(image_name: str) -> str:
     head, _, last = image_name.rpartition("/")
     last = last.split("@", 1)[0].split(":", 1)[0]
     return f"{head}/{last}" if head else last
+
+
+def main(argv: Optional[list[str]] = None) -> int:
+    """`python -m tools.mockstack PROGRAM_DIR --project P [--set KEY=VALUE ...]`: run a Pulumi
+    Python program under these mocks and print its resources and exports as JSON (used to run
+    the examples from a venv that installed the component package)."""
+    import argparse
+
+    parser = argparse.ArgumentParser(prog="python -m tools.mockstack", description=main.__doc__)
+    parser.add_argument("program", type=Path, help="directory with the program's __main__.py")
+    parser.add_argument("--project", required=True)
+    parser.add_argument("--stack", default="dev")
+    parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE")
+    parser.add_argument("--secret", action="append", default=[], metavar="KEY",
+                        help="config keys to pass as secrets")
+    args = parser.parse_args(argv)
+    config = dict(item.split("=", 1) for item in args.set)
+    run = run_stack(config, stack=args.stack, project=args.project,
+                    main=args.program / "__main__.py", secret_keys=tuple(args.secret))
+    print(json.dumps({
+        "resources": [{"type": r.type_, "name": r.name, "urn": r.urn, "parent": r.parent,
+                       "inputs": r.inputs} for r in run.resources],
+        "exports": run.exports,
+    }, default=str))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,5 +1,5 @@
-"""The Temporal worker: Docker build context and Python package (`python -m worker`).
+"""The Temporal worker: the Python package the image runs (`python -m worker`).
 
-Importing this package must stay cheap and dependency-free: the Pulumi program imports
-`worker.contract` without having `temporalio` installed.
+Its settings come from the environment through `temporal_worker_spec`, the contract it shares
+with the TemporalWorker component.
 """

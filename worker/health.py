@@ -21,7 +21,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 from temporalio.client import Client
 
-from worker import contract
+from temporal_worker_spec import contract
 
 log = logging.getLogger(__name__)
 

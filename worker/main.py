@@ -18,7 +18,8 @@ from temporalio.runtime import (LogForwardingConfig, LoggingConfig, PrometheusCo
                                TelemetryConfig, TelemetryFilter)
 from temporalio.worker import Worker, WorkerDeploymentConfig
 
-from worker import activities, contract, health, logs, settings
+import temporal_worker_spec.settings as spec
+from worker import activities, health, logs, settings
 from worker.workflows import WORKFLOWS
 
 log = logging.getLogger("worker")
@@ -31,8 +32,8 @@ CONNECT_BACKOFF_MAX_SECONDS = 30.0
 def build_runtime(config: settings.Settings) -> Runtime:
     """An SDK runtime whose Core logs go through Python logging (so they share the log format)
     and which serves Prometheus metrics unless the metrics port is 0."""
-    metrics = (PrometheusConfig(bind_address=f"0.0.0.0:{config.metrics_port}")
-               if config.metrics_port else None)
+    port = config["metricsPort"]
+    metrics = PrometheusConfig(bind_address=f"0.0.0.0:{port}") if port else None
     return Runtime(telemetry=TelemetryConfig(
         logging=LoggingConfig(
             filter=TelemetryFilter(core_level="WARN", other_level="ERROR"),
@@ -42,13 +43,13 @@ def build_runtime(config: settings.Settings) -> Runtime:
 
 def build_worker(client: Client, config: settings.Settings) -> Worker:
     """The worker with the sample workflows and activities, drain time and versioning."""
-    chat = activities.ChatActivities(config.chatgpt_base_url, config.chatgpt_api_key,
-                                     config.chatgpt_model)
+    chat = activities.ChatActivities(config["chatgptBaseUrl"], config["chatgptApiKey"],
+                                     config["chatgptModel"])
     deployment = None
-    if config.deployment_name and config.build_id:
+    if config["deploymentName"] and config["buildId"]:
         deployment = WorkerDeploymentConfig(
-            version=WorkerDeploymentVersion(deployment_name=config.deployment_name,
-                                            build_id=config.build_id),
+            version=WorkerDeploymentVersion(deployment_name=config["deploymentName"],
+                                            build_id=config["buildId"]),
             use_worker_versioning=True,
             default_versioning_behavior=VersioningBehavior.AUTO_UPGRADE,
         )
@@ -57,8 +58,9 @@ def build_worker(client: Client, config: settings.Settings) -> Worker:
         task_queue=config.task_queue,
         workflows=WORKFLOWS,
         activities=[chat.chat_completion, activities.process_batch],
-        graceful_shutdown_timeout=timedelta(seconds=config.graceful_shutdown_seconds),
+        graceful_shutdown_timeout=timedelta(seconds=config["gracefulShutdownSeconds"]),
         deployment_config=deployment,
+        **config.worker_options,
     )
 
 
@@ -87,25 +89,25 @@ async def run(config: settings.Settings) -> int:
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
 
-    state = health.Health(heartbeat_file=config.heartbeat_file,
-                          liveness_file=config.liveness_file)
+    state = health.Health(heartbeat_file=config["heartbeatFile"],
+                          liveness_file=config["livenessFile"])
     state.clear_heartbeat()  # files left by a previous run must not look fresh
     ticker = asyncio.create_task(state.tick())
     watcher: asyncio.Task | None = None
     http = None
     try:
-        if config.health_port:
+        if config["healthPort"]:
             try:
-                http = health.serve(state, config.health_port)
+                http = health.serve(state, config["healthPort"])
             except OSError as err:
-                log.error("%s: cannot listen on port %d: %s", contract.ENV_HEALTH_PORT,
-                          config.health_port, err.strerror)
+                log.error("%s: cannot listen on port %d: %s", spec.HEALTH_PORT.env,
+                          config["healthPort"], err.strerror)
                 return EXIT_FAILED
         try:
             runtime = build_runtime(config)
         except Exception as err:
-            log.error("%s: cannot serve metrics on port %d: %s", contract.ENV_METRICS_PORT,
-                      config.metrics_port, err)
+            log.error("%s: cannot serve metrics on port %d: %s", spec.METRICS_PORT.env,
+                      config["metricsPort"], err)
             return EXIT_FAILED
 
         client = await connect(config, runtime, stop)
@@ -125,7 +127,7 @@ async def run(config: settings.Settings) -> int:
                 await stop.wait()
                 state.mark_stopping()
                 log.info("stop requested: draining in-flight activities for up to %ds",
-                         config.graceful_shutdown_seconds)
+                         config["gracefulShutdownSeconds"])
         except asyncio.CancelledError:
             # The worker cancelled us on a fatal error; `async with` re-raised it unless a
             # cancellation came from elsewhere, in which case there is nothing more to say.
@@ -154,5 +156,7 @@ def main() -> int:
     except settings.SettingsError as err:
         print(f"configuration error: {err}", file=sys.stderr)
         return EXIT_BAD_SETTINGS
-    logs.setup(config.log_format, config.log_level)
+    logs.setup(config["logFormat"], config["logLevel"])
+    for warning in config.warnings:
+        log.warning("%s", warning)
     return asyncio.run(run(config))

@@ -1,7 +1,7 @@
 """Exec probe for the file-heartbeat mode: exit 0 only if the heartbeat file is fresh.
 
 Usage: `python -m worker.probe --file /tmp/worker-ready --max-age 30` (see
-`worker.contract.heartbeat_probe_command`). Standard library only, so it starts fast.
+`temporal_worker_spec.contract.heartbeat_probe_command`). Standard library only, so it starts fast.
 """
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ import os
 import sys
 import time
 
-from worker import contract
+from temporal_worker_spec import contract
 
 
 def check(path: str, max_age_seconds: float) -> tuple[bool, str]:
@@ -27,7 +27,7 @@ def check(path: str, max_age_seconds: float) -> tuple[bool, str]:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m worker.probe", description=__doc__)
-    parser.add_argument("--file", default=contract.DEFAULT_HEARTBEAT_FILE)
+    parser.add_argument("--file", default=contract.HEARTBEAT_FILE)
     parser.add_argument("--max-age", type=float, default=contract.HEARTBEAT_MAX_AGE_SECONDS)
     args = parser.parse_args(argv)
     ok, reason = check(args.file, args.max_age)

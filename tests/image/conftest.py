@@ -17,8 +17,8 @@ from tests.image.oci import (BuiltImage, Registry, build_and_push, ensure_base_i
                              missing_prerequisites, remove_images, unpacked_size)
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
-CONTEXT = REPO_ROOT / "worker"
-DOCKERFILE = CONTEXT / "Dockerfile"
+CONTEXT = REPO_ROOT  # narrowed to the worker and the settings spec by /.dockerignore
+DOCKERFILE = REPO_ROOT / "worker" / "Dockerfile"
 CACHE = REPO_ROOT / ".cache" / "image"
 REPOSITORY = "temporal-worker"
 # Filled by the fixtures, printed at the end of the run (and kept as test properties).

@@ -19,7 +19,7 @@ import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 
-from tests.support.ports import free_port, port_open, stop_process_group, wait_for
+from tools.procs import Background, free_port, port_open
 
 TOOLS = ("buildah", "debootstrap", "docker-registry")
 SUITE = "bookworm"
@@ -120,44 +120,27 @@ def ensure_base_image(work_dir: Path) -> tuple[str, float | None]:
     return name, time.monotonic() - started
 
 
-class Registry:
+class Registry(Background):
     """Debian's docker-registry (distribution v2) on a free loopback port, storage in a tmp dir."""
 
     def __init__(self, work_dir: Path) -> None:
-        self.work_dir = Path(work_dir)
         self.port = free_port()
-        self.config = self.work_dir / "registry.yml"
-        self.log_file = self.work_dir / "registry.log"
-        self.process: subprocess.Popen | None = None
+        super().__init__("docker-registry", [], workdir=work_dir)
+        self.config = self.workdir / "registry.yml"
+        self.argv = ["docker-registry", "serve", str(self.config)]
 
     @property
     def host(self) -> str:
         return f"127.0.0.1:{self.port}"
 
-    def start(self) -> Registry:
-        self.work_dir.mkdir(parents=True, exist_ok=True)
+    def start(self, ready=None, timeout: float = 30) -> Registry:
+        self.workdir.mkdir(parents=True, exist_ok=True)
         self.config.write_text(
             "version: 0.1\nlog:\n  level: warn\nstorage:\n  filesystem:\n"
-            f"    rootdirectory: {self.work_dir / 'data'}\n"
+            f"    rootdirectory: {self.workdir / 'data'}\n"
             f"http:\n  addr: {self.host}\n")
-        with open(self.log_file, "ab") as log:
-            self.process = subprocess.Popen(["docker-registry", "serve", str(self.config)],
-                                            stdout=log, stderr=subprocess.STDOUT,
-                                            start_new_session=True)
-        wait_for(lambda: self.process.poll() is not None or port_open(self.port), 30,
-                 "docker-registry to listen")
-        if self.process.poll() is not None:
-            raise RuntimeError(f"docker-registry exited:\n{self.log_file.read_text()[-2000:]}")
+        super().start(ready or (lambda: port_open(self.port)), timeout)
         return self
-
-    def stop(self) -> None:
-        stop_process_group(self.process)
-
-    def __enter__(self) -> Registry:
-        return self.start()
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
 
     def manifest(self, repository: str, reference: str) -> tuple[str, dict]:
         """(Docker-Content-Digest, manifest) as the registry serves them."""

@@ -29,7 +29,7 @@ from pathlib import Path
 from typing import Any
 
 from tests.image.oci import buildah
-from tests.support.ports import port_open, wait_for
+from tools.procs import port_open, wait_for
 
 BUILDAH = ["buildah", "--storage-driver", "vfs"]
 

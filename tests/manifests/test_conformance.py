@@ -8,7 +8,8 @@ import copy
 import pytest
 
 from tools import conformance
-from worker import contract
+import temporal_worker_spec.settings as spec
+from temporal_worker_spec import contract
 
 # What worker/Dockerfile must say; tests that do not need the real file use this.
 IMAGE = {"uid": contract.RUN_AS_UID, "gid": contract.RUN_AS_GID,
@@ -28,8 +29,8 @@ def test_dockerfile_matches_the_contract(renders):
 def test_worker_code_reads_every_contract_name():
     """Read from the worker's code and from temporalio.envconfig, not copied from the contract."""
     declared = {v for k, v in vars(contract).items() if k.startswith("ENV_")}
-    assert declared | set(contract.ALIASES) <= conformance.worker_env_names()
-    assert {contract.ENV_API_KEY, contract.ENV_TLS_SERVER_NAME} <= conformance.envconfig_names()
+    assert declared | set(spec.ALIASES) <= conformance.worker_env_names()
+    assert {spec.TEMPORAL_API_KEY.env, spec.TLS_SERVER_NAME.env} <= conformance.envconfig_names()
 
 
 def _objects(renders, name="prod"):
@@ -55,7 +56,7 @@ def mount_path_changed_in_component_only(objects):
 
 
 def env_renamed_in_component_only(objects):
-    _env(objects, contract.ENV_ADDRESS)["name"] = "TEMPORAL_ADDR"
+    _env(objects, spec.TEMPORAL_ADDRESS.env)["name"] = "TEMPORAL_ADDR"
 
 
 def probe_path_wrong(objects):
@@ -78,7 +79,7 @@ def runs_as_other_uid(objects):
 
 
 def cert_path_env_points_elsewhere(objects):
-    _env(objects, contract.ENV_TLS_CLIENT_CERT_PATH)["value"] = "/etc/temporal/tls/client.crt"
+    _env(objects, spec.TLS_CERT.env)["value"] = "/etc/temporal/tls/client.crt"
 
 
 def secret_key_renamed(objects):
@@ -139,18 +140,30 @@ def test_conformance_fails_when_the_deployment_side_breaks(renders, name):
     assert any(expected in p for p in problems), (name, problems)
 
 
-def test_conformance_fails_when_the_worker_code_renames_an_env_var(renders, tmp_path):
-    """The worker side alone renames TEMPORAL_TASK_QUEUE: its settings read a literal instead."""
-    for source in conformance.WORKER_DIR.glob("*.py"):
-        text = source.read_text()
-        if source.name == "settings.py":
-            assert "contract.ENV_TASK_QUEUE" in text
-            text = text.replace("contract.ENV_TASK_QUEUE", '"TEMPORAL_QUEUE"')
-        (tmp_path / source.name).write_text(text)
+def test_conformance_fails_when_a_worker_reads_its_own_names_instead_of_the_spec(renders,
+                                                                             tmp_path):
+    """A worker that bypasses the spec and reads a name of its own is caught."""
+    (tmp_path / "settings.py").write_text(
+        'import os\nqueue = os.environ["TEMPORAL_QUEUE"]\n'
+        'address = os.environ["TEMPORAL_ADDRESS"]\nnamespace = os.environ["TEMPORAL_NAMESPACE"]\n')
     reads = conformance.worker_env_names(tmp_path)
-    assert "TEMPORAL_QUEUE" in reads and contract.ENV_TASK_QUEUE not in reads
+    assert "TEMPORAL_QUEUE" in reads and spec.TASK_QUEUE.env not in reads
     problems = conformance.check(_objects(renders), reads=reads, image=IMAGE)
-    assert any(f"env {contract.ENV_TASK_QUEUE} is set but the worker does not read it" in p
+    assert any(f"env {spec.TASK_QUEUE.env} is set but the worker does not read it" in p
+               for p in problems), problems
+
+
+def test_the_worker_reads_every_variable_the_spec_declares():
+    reads = conformance.worker_env_names()
+    assert {name for s in spec.SETTINGS for name in s.env_names} <= reads
+
+
+def test_conformance_fails_when_an_env_value_is_one_the_worker_refuses(renders):
+    objects = _objects(renders)
+    env = {e["name"]: e for e in _container(objects)["env"]}
+    env[spec.GRACEFUL_SHUTDOWN_SECONDS.env]["value"] = "90000"
+    problems = conformance.check(objects, image=IMAGE)
+    assert any(f"env {spec.GRACEFUL_SHUTDOWN_SECONDS.env}: the worker would refuse it" in p
                for p in problems), problems
 
 
@@ -179,7 +192,7 @@ def test_conformance_fails_when_exec_liveness_checks_the_readiness_file(renders)
     container["livenessProbe"]["exec"]["command"] = list(
         container["readinessProbe"]["exec"]["command"])
     problems = conformance.check(objects, image=IMAGE)
-    assert any("livenessProbe exec" in p and contract.DEFAULT_LIVENESS_FILE in p
+    assert any("livenessProbe exec" in p and contract.LIVENESS_FILE in p
                for p in problems), problems
 
 

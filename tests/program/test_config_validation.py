@@ -93,7 +93,7 @@ def test_cert_valid_beyond_30_days_deploys_without_warning(prod_config):
 def test_only_one_of_cert_and_key_is_rejected(prod_config, given, missing):
     config = dict(prod_config)
     del config[missing]
-    assert_rejected(config, missing, reason="must be set together",
+    assert_rejected(config, missing, reason="required when temporal-worker:",
                     secrets=(prod_config[given],))
 
 
@@ -136,7 +136,7 @@ def test_remote_server_settings_with_dev_server_are_rejected(dev_config, prod_co
 
 
 def test_negative_replicas_are_rejected(prod_config):
-    assert_rejected({**prod_config, "replicas": "-1"}, "replicas", reason="0 or more")
+    assert_rejected({**prod_config, "replicas": "-1"}, "replicas", reason="must be between 0 and")
 
 
 def test_non_integer_replicas_are_rejected(prod_config):
@@ -173,12 +173,12 @@ def test_malformed_secret_env_is_rejected(prod_config, value, reason):
 
 def test_garbage_server_ca_is_rejected(prod_config):
     assert_rejected({**prod_config, "tlsServerCa": GARBAGE_PEM}, "tlsServerCa",
-                    reason="not a PEM bundle")
+                    reason="not a PEM-encoded X.509 certificate bundle")
 
 
 @pytest.mark.parametrize("key, value", [("probeMode", "tcp"), ("logFormat", "xml"),
                                         ("devServer", "yes"),
-                                        ("gracefulShutdownSeconds", "0")])
+                                        ("gracefulShutdownSeconds", "90000")])
 def test_unknown_choices_are_rejected(prod_config, key, value):
     assert_rejected({**prod_config, key: value}, key, reason="")
 
@@ -191,10 +191,12 @@ def test_system_or_invalid_namespace_is_rejected(prod_config, namespace):
 def test_registry_user_without_password_is_rejected(prod_config):
     config = dict(prod_config)
     del config["registryPassword"]
-    assert_rejected(config, "registryPassword", reason="set together")
+    assert_rejected(config, "registryPassword", reason="required when temporal-worker:")
 
 
-@pytest.mark.parametrize("repository", ["repo/app:v1", "repo/app@sha256:" + "0" * 64, ""])
-def test_image_repository_with_tag_or_digest_is_rejected(prod_config, repository):
+@pytest.mark.parametrize("repository, reason", [
+    ("repo/app:v1", "no tag or digest"), ("repo/app@sha256:" + "0" * 64, "no tag or digest"),
+    ("", "must not be empty")])
+def test_image_repository_with_tag_or_digest_is_rejected(prod_config, repository, reason):
     assert_rejected({**prod_config, "imageRepository": repository}, "imageRepository",
-                    reason="without tag or digest")
+                    reason=reason)

@@ -6,14 +6,16 @@ from pathlib import Path
 
 import yaml
 
-from components.config import DEFAULTS, SECRET_KEYS
-from components.temporal_worker import TYPE_TOKEN
+import temporal_worker_spec.settings as spec
+from temporal_worker_k8s.temporal_dev_server import TYPE_TOKEN as DEV_SERVER_TYPE
+from temporal_worker_k8s.temporal_worker import TYPE_TOKEN
+from temporal_worker_spec import contract
 from tests.program.helpers import (DEPLOYMENT, IMAGE, NAMESPACE, SECRET, SERVICE, WORKER,
-                                    container, env_of)
-from tools.mockstack import PLACEHOLDER_DIGEST, StackRun, run_stack
-from worker import contract
+                                   container, env_of)
+from tools.mockstack import PLACEHOLDER_DIGEST, SECRET_KEYS, StackRun, run_stack
 
 ROOT = Path(__file__).resolve().parents[2]
+DEFAULTS = {s.name: s.default for s in spec.SETTINGS}
 LABEL_KEYS = {f"app.kubernetes.io/{k}" for k in
               ("name", "component", "version", "part-of", "managed-by")}
 
@@ -22,7 +24,7 @@ def test_dev_stack_creates_namespace_dev_server_image_and_worker(dev_run: StackR
     types = [(r.type_, r.name) for r in dev_run.resources]
     assert (NAMESPACE, "namespace") in types
     assert (IMAGE, "worker-image") in types
-    assert ("temporal-worker:index:TemporalDevServer", "temporal-dev") in types
+    assert (DEV_SERVER_TYPE, "temporal-dev") in types
     assert (TYPE_TOKEN, "temporal-worker") in types
     assert {r.name for r in dev_run.of_type(DEPLOYMENT)} == {"temporal-dev-deployment", WORKER}
     assert [r.name for r in dev_run.of_type(SERVICE)] == ["temporal-dev-service"]
@@ -53,12 +55,12 @@ def test_dev_server_pod_is_restricted_too(dev_run: StackRun):
 def test_dev_worker_dials_dev_server_service_without_tls(dev_run: StackRun):
     env = env_of(dev_run)
     service = dev_run.one(SERVICE, "temporal-dev-service")
-    assert env[contract.ENV_ADDRESS]["value"] == (
+    assert env[spec.TEMPORAL_ADDRESS.env]["value"] == (
         f"{service.get('metadata', 'name')}.{service.get('metadata', 'namespace')}"
         ".svc.cluster.local:7233")
-    assert env[contract.ENV_TLS]["value"] == "false"
-    for name in (contract.ENV_TLS_CLIENT_CERT_PATH, contract.ENV_TLS_CLIENT_KEY_PATH,
-                 contract.ENV_API_KEY):
+    assert env[spec.TLS.env]["value"] == "false"
+    for name in (spec.TLS_CERT.env, spec.TLS_KEY.env,
+                 spec.TEMPORAL_API_KEY.env):
         assert name not in env
 
 
@@ -79,7 +81,7 @@ def test_worker_uses_the_image_repo_digest_never_a_tag(dev_run: StackRun):
 
 def test_image_is_built_from_worker_dockerfile_with_a_content_tag(dev_run: StackRun):
     image = dev_run.one(IMAGE)
-    assert Path(image.get("build", "context")) == ROOT / "worker"
+    assert Path(image.get("build", "context")) == ROOT  # narrowed by .dockerignore
     assert Path(image.get("build", "dockerfile")) == ROOT / "worker" / "Dockerfile"
     assert image.get("build", "platform") == "linux/amd64"
     repository, tag = image.get("imageName").rsplit(":", 1)
@@ -88,13 +90,12 @@ def test_image_is_built_from_worker_dockerfile_with_a_content_tag(dev_run: Stack
 
 
 def test_worker_deployment_has_the_seed_rollout_settings(dev_run: StackRun):
-    deployment = dev_run.one(DEPLOYMENT, WORKER)
-    spec = deployment.get("spec")
-    assert spec["replicas"] == 1, "Pulumi.dev.yaml sets one replica"
-    assert spec["strategy"] == {"type": "RollingUpdate",
-                                "rollingUpdate": {"maxSurge": "25%", "maxUnavailable": "25%"}}
-    assert spec["revisionHistoryLimit"] == 10
-    assert spec["progressDeadlineSeconds"] == 600
+    deployment = dev_run.one(DEPLOYMENT, WORKER).get("spec")
+    assert deployment["replicas"] == 1, "Pulumi.dev.yaml sets one replica"
+    assert deployment["strategy"] == {
+        "type": "RollingUpdate", "rollingUpdate": {"maxSurge": "25%", "maxUnavailable": "25%"}}
+    assert deployment["revisionHistoryLimit"] == 10
+    assert deployment["progressDeadlineSeconds"] == 600
     assert container(dev_run)["resources"] == {
         "requests": {"cpu": "100m", "memory": "100Mi"},
         "limits": {"cpu": "500m", "memory": "500Mi"}}
@@ -135,7 +136,7 @@ def test_only_tmp_is_writable_through_an_empty_dir(dev_run: StackRun):
     volumes = {v["name"]: v for v in pod["volumes"]}
     tmp = mounts[contract.WRITABLE_DIR]
     assert "emptyDir" in volumes[tmp["name"]]
-    assert contract.DEFAULT_HEARTBEAT_FILE.startswith(contract.WRITABLE_DIR + "/")
+    assert contract.HEARTBEAT_FILE.startswith(contract.WRITABLE_DIR + "/")
 
 
 def test_probes_hit_the_worker_health_server_and_readiness_differs(dev_run: StackRun):
@@ -155,13 +156,13 @@ def test_probes_hit_the_worker_health_server_and_readiness_differs(dev_run: Stac
 
 def test_worker_env_carries_the_contract_ports_and_shutdown(dev_run: StackRun):
     env = env_of(dev_run)
-    assert env[contract.ENV_HEALTH_PORT]["value"] == str(contract.HEALTH_PORT)
-    assert env[contract.ENV_METRICS_PORT]["value"] == str(contract.METRICS_PORT)
-    assert env[contract.ENV_TASK_QUEUE]["value"] == contract.DEFAULT_TASK_QUEUE
-    assert env[contract.ENV_NAMESPACE]["value"] == contract.DEFAULT_NAMESPACE
-    assert env[contract.ENV_LOG_FORMAT]["value"] == contract.DEFAULT_LOG_FORMAT
-    shutdown = int(env[contract.ENV_GRACEFUL_SHUTDOWN_SECONDS]["value"])
-    assert shutdown == contract.DEFAULT_GRACEFUL_SHUTDOWN_SECONDS
+    assert env[spec.HEALTH_PORT.env]["value"] == str(contract.HEALTH_PORT)
+    assert env[spec.METRICS_PORT.env]["value"] == str(contract.METRICS_PORT)
+    assert env[spec.TASK_QUEUE.env]["value"] == spec.TASK_QUEUE.default
+    assert env[spec.TEMPORAL_NAMESPACE.env]["value"] == spec.TEMPORAL_NAMESPACE.default
+    assert env[spec.LOG_FORMAT.env]["value"] == spec.LOG_FORMAT.default
+    shutdown = int(env[spec.GRACEFUL_SHUTDOWN_SECONDS.env]["value"])
+    assert shutdown == spec.GRACEFUL_SHUTDOWN_SECONDS.default
     grace = dev_run.one(DEPLOYMENT, WORKER).get("spec", "template", "spec",
                                                 "terminationGracePeriodSeconds")
     assert grace == contract.termination_grace_period_seconds(shutdown) > shutdown
@@ -190,20 +191,6 @@ def test_exports_name_the_namespace_deployment_and_image(dev_run: StackRun):
     assert dev_run.secret_exports == frozenset()
 
 
-def test_pulumi_yaml_declares_every_non_secret_key_with_the_code_default():
-    project = yaml.safe_load((ROOT / "Pulumi.yaml").read_text())
-    assert project["name"] == "temporal-worker"
-    assert project["runtime"]["name"] == "python"
-    declared = project["config"]
-    assert set(declared) == set(DEFAULTS)
-    assert not set(declared) & set(SECRET_KEYS)
-    for name, spec in declared.items():
-        assert spec["description"], name
-        assert spec["default"] == DEFAULTS[name], name
-        expected = {bool: "boolean", int: "integer", str: "string"}[type(DEFAULTS[name])]
-        assert spec["type"] == expected, name
-
-
 def test_dev_stack_file_holds_no_secret():
     stack = yaml.safe_load((ROOT / "Pulumi.dev.yaml").read_text())["config"]
     assert stack["temporal-worker:devServer"] is True
@@ -214,4 +201,4 @@ def test_dev_server_creates_a_non_default_temporal_namespace(dev_config):
     run = run_stack({**dev_config, "temporalNamespace": "orders"})
     args = container(run, "temporal-dev-deployment")["args"]
     assert args[args.index("--namespace") + 1] == "orders"
-    assert env_of(run)[contract.ENV_NAMESPACE]["value"] == "orders"
+    assert env_of(run)[spec.TEMPORAL_NAMESPACE.env]["value"] == "orders"

@@ -6,17 +6,20 @@ import hashlib
 import json
 import posixpath
 
-from components.secrets import (API_KEY_SECRET, CHATGPT_KEY, CHATGPT_SECRET, SECRET_ENV_SECRET,
-                                SERVER_CA_SECRET, TLS_SECRET)
-from components.temporal_worker import CHECKSUM_ANNOTATION
+import temporal_worker_spec.settings as spec
+from stack.secrets import SECRET_ENV_SECRET, SERVER_CA_SECRET, TLS_SECRET, secret_name
+from temporal_worker_spec import contract
 from tests.program.helpers import (DEPLOYMENT, IMAGE, SECRET, TEMPORAL_API_KEY, WORKER, Pki,
-                                  container, env_of, pem, walk_strings)
+                                   container, env_of, pem, walk_strings)
 from tools.mockstack import StackRun, run_stack
-from worker import contract
+
+CHECKSUM_ANNOTATION = "checksum/secrets"
+API_KEY_SECRET = secret_name(spec.TEMPORAL_API_KEY)
+CHATGPT_SECRET = secret_name(spec.CHATGPT_API_KEY)
 
 REAL_DIGEST = "sha256:" + "ab" * 32
-FILE_ENV = (contract.ENV_TLS_CLIENT_CERT_PATH, contract.ENV_TLS_CLIENT_KEY_PATH,
-            contract.ENV_TLS_SERVER_CA_CERT_PATH)
+FILE_ENV = (spec.TLS_CERT.env, spec.TLS_KEY.env,
+            spec.TLS_SERVER_CA.env)
 
 
 def secrets_by_name(run: StackRun) -> dict:
@@ -36,12 +39,13 @@ def test_tls_pair_becomes_a_kubernetes_tls_secret_with_standard_keys(prod_run: S
     assert set(tls.get("stringData")) == {contract.TLS_CERT_KEY, contract.TLS_KEY_KEY}
 
 
-def test_api_keys_become_opaque_secrets_with_the_seed_names(prod_run: StackRun, prod_secrets):
+def test_api_keys_become_opaque_secrets_keyed_by_their_variable(prod_run: StackRun,
+                                                                prod_secrets):
     secrets = secrets_by_name(prod_run)
+    assert (API_KEY_SECRET, CHATGPT_SECRET) == ("temporal-api-key", "chatgpt-api-key")
     assert secrets[CHATGPT_SECRET].get("type") == "Opaque"
-    assert secrets[CHATGPT_SECRET].get("stringData") == {CHATGPT_KEY: prod_secrets[
-        "chatgptApiKey"]}
-    assert CHATGPT_SECRET == "chatgpt-key" and CHATGPT_KEY == "KEY"
+    assert secrets[CHATGPT_SECRET].get("stringData") == {
+        spec.CHATGPT_API_KEY.env: prod_secrets["chatgptApiKey"]}
     assert secrets[API_KEY_SECRET].get("type") == "Opaque"
     assert list(secrets[API_KEY_SECRET].get("stringData").values()) == [
         prod_secrets["temporalApiKey"]]
@@ -59,13 +63,13 @@ def test_every_secret_env_var_uses_a_secret_key_ref_to_a_created_secret(prod_run
     env = env_of(prod_run)
     created = secrets_by_name(prod_run)
     refs = {}
-    for name in (contract.ENV_API_KEY, contract.ENV_CHATGPT_API_KEY, "EXTRA_TOKEN"):
+    for name in (spec.TEMPORAL_API_KEY.env, spec.CHATGPT_API_KEY.env, "EXTRA_TOKEN"):
         assert "value" not in env[name], f"{name} must come from a Secret"
         ref = env[name]["valueFrom"]["secretKeyRef"]
         assert ref["key"] in created[ref["name"]].get("stringData"), ref
         refs[name] = ref["name"]
-    assert refs == {contract.ENV_API_KEY: API_KEY_SECRET,
-                    contract.ENV_CHATGPT_API_KEY: CHATGPT_SECRET, "EXTRA_TOKEN": SECRET_ENV_SECRET}
+    assert refs == {spec.TEMPORAL_API_KEY.env: API_KEY_SECRET,
+                    spec.CHATGPT_API_KEY.env: CHATGPT_SECRET, "EXTRA_TOKEN": SECRET_ENV_SECRET}
 
 
 def test_mounted_secret_volumes_reference_created_secrets(prod_run: StackRun):
@@ -95,19 +99,19 @@ def test_file_env_vars_point_inside_their_read_only_mounts(prod_run: StackRun):
         items = {i["path"]: i["key"] for i in secret.get("items", [])} or {
             k: k for k in created[secret["secretName"]].get("stringData")}
         assert filename in items, f"{name}: {filename} is not a file of {secret['secretName']}"
-    assert env[contract.ENV_TLS_CLIENT_CERT_PATH]["value"] == contract.TLS_CERT_PATH
-    assert env[contract.ENV_TLS_SERVER_CA_CERT_PATH]["value"] == contract.SERVER_CA_PATH
+    assert env[spec.TLS_CERT.env]["value"] == contract.TLS_CERT_PATH
+    assert env[spec.TLS_SERVER_CA.env]["value"] == contract.SERVER_CA_PATH
 
 
 def test_production_worker_connects_with_tls_to_the_configured_address(prod_run: StackRun,
                                                                        prod_config):
     env = env_of(prod_run)
-    assert env[contract.ENV_ADDRESS]["value"] == prod_config["temporalAddress"]
-    assert env[contract.ENV_NAMESPACE]["value"] == prod_config["temporalNamespace"]
-    assert env[contract.ENV_TASK_QUEUE]["value"] == prod_config["taskQueue"]
-    assert env[contract.ENV_TLS]["value"] == "true"
-    assert env[contract.ENV_TLS_SERVER_NAME]["value"] == prod_config["tlsServerName"]
-    assert env[contract.ENV_CHATGPT_BASE_URL]["value"] == prod_config["chatgptBaseUrl"]
+    assert env[spec.TEMPORAL_ADDRESS.env]["value"] == prod_config["temporalAddress"]
+    assert env[spec.TEMPORAL_NAMESPACE.env]["value"] == prod_config["temporalNamespace"]
+    assert env[spec.TASK_QUEUE.env]["value"] == prod_config["taskQueue"]
+    assert env[spec.TLS.env]["value"] == "true"
+    assert env[spec.TLS_SERVER_NAME.env]["value"] == prod_config["tlsServerName"]
+    assert env[spec.CHATGPT_BASE_URL.env]["value"] == prod_config["chatgptBaseUrl"]
     assert prod_run.one(DEPLOYMENT, WORKER).get("spec", "replicas") == 4
     assert container(prod_run)["resources"] == {"requests": {"cpu": "250m", "memory": "256Mi"},
                                                 "limits": {"cpu": "1", "memory": "1Gi"}}
@@ -191,20 +195,20 @@ def test_exec_probe_mode_checks_heartbeat_freshness(prod_config):
     assert readiness == contract.heartbeat_probe_command()
     # Liveness must not check the readiness file: the worker removes it during a Temporal
     # outage, and a restart would not bring Temporal back.
-    assert liveness == contract.heartbeat_probe_command(contract.DEFAULT_LIVENESS_FILE,
+    assert liveness == contract.heartbeat_probe_command(contract.LIVENESS_FILE,
                                                         contract.LIVENESS_MAX_AGE_SECONDS)
     assert worker["startupProbe"]["exec"]["command"] == liveness
     assert "ls" not in readiness
     env = env_of(run)
-    assert env[contract.ENV_HEARTBEAT_FILE]["value"] == contract.DEFAULT_HEARTBEAT_FILE
-    assert env[contract.ENV_LIVENESS_FILE]["value"] == contract.DEFAULT_LIVENESS_FILE
+    assert env[spec.HEARTBEAT_FILE.env]["value"] == contract.HEARTBEAT_FILE
+    assert env[spec.LIVENESS_FILE.env]["value"] == contract.LIVENESS_FILE
 
 
 def test_graceful_shutdown_setting_sets_env_and_grace_period(prod_config):
     run = run_stack({**prod_config, "gracefulShutdownSeconds": "120"}, stack="prod")
-    assert env_of(run)[contract.ENV_GRACEFUL_SHUTDOWN_SECONDS]["value"] == "120"
-    spec = run.one(DEPLOYMENT, WORKER).get("spec", "template", "spec")
-    assert spec["terminationGracePeriodSeconds"] == contract.termination_grace_period_seconds(120)
+    assert env_of(run)[spec.GRACEFUL_SHUTDOWN_SECONDS.env]["value"] == "120"
+    pod = run.one(DEPLOYMENT, WORKER).get("spec", "template", "spec")
+    assert pod["terminationGracePeriodSeconds"] == contract.termination_grace_period_seconds(120)
 
 
 def test_secret_env_set_with_config_path_keeps_numbers_as_text(prod_config):

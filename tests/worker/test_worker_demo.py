@@ -6,7 +6,7 @@ import subprocess
 
 import pytest
 
-from tests.support.worker_process import REPO, clean_env
+from tools.worker_process import REPO, clean_env
 
 pytestmark = pytest.mark.slow
 

@@ -8,8 +8,9 @@ import httpx
 import pytest
 from temporalio.client import Client
 
-from tests.support.ports import free_port
-from worker import contract, health
+from tools.procs import free_port
+from temporal_worker_spec import contract
+from worker import health
 
 
 @pytest.fixture

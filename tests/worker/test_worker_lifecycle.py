@@ -15,10 +15,11 @@ import pytest
 from temporalio.api.enums.v1 import EventType, PendingActivityState
 from temporalio.client import Client, WorkflowHandle
 
-from tests.support.ports import wait_for
-from tests.support.temporal_server import DevServer
-from tests.support.worker_process import REPO, WorkerProcess
-from worker import contract
+from tools.procs import wait_for
+from tools.devserver import DevServer
+from tools.worker_process import REPO, WorkerProcess
+import temporal_worker_spec.settings as spec
+from temporal_worker_spec import contract
 from worker.activities import BatchRequest
 from worker.workflows import BatchWorkflow
 
@@ -52,13 +53,13 @@ async def client(temporal_server) -> Client:
 
 def queue_env(address: str, **extra: str) -> dict[str, str]:
     """Worker env for `address` on a fresh uuid task queue."""
-    return {contract.ENV_ADDRESS: address, contract.ENV_TASK_QUEUE: f"tq-{uuid.uuid4()}",
+    return {spec.TEMPORAL_ADDRESS.env: address, spec.TASK_QUEUE.env: f"tq-{uuid.uuid4()}",
             **extra}
 
 
 async def start_batch(client: Client, env: dict[str, str], items: int,
                       seconds_per_item: float) -> WorkflowHandle:
-    task_queue = env[contract.ENV_TASK_QUEUE]
+    task_queue = env[spec.TASK_QUEUE.env]
     return await client.start_workflow(
         BatchWorkflow.run, BatchRequest(name="long", items=items,
                                         seconds_per_item=seconds_per_item),
@@ -69,8 +70,8 @@ async def start_batch(client: Client, env: dict[str, str], items: int,
 async def test_readiness_follows_server_outage_and_no_workflow_is_lost(tmp_path):
     ready_file, alive_file = tmp_path / "ready", tmp_path / "alive"
     with DevServer(workdir=str(tmp_path)) as server:
-        env = queue_env(server.address, **{contract.ENV_HEARTBEAT_FILE: str(ready_file),
-                                           contract.ENV_LIVENESS_FILE: str(alive_file)})
+        env = queue_env(server.address, **{spec.HEARTBEAT_FILE.env: str(ready_file),
+                                           spec.LIVENESS_FILE.env: str(alive_file)})
         with WorkerProcess(env) as worker:
             await asyncio.to_thread(worker.wait_ready)
             client = await Client.connect(server.address)
@@ -101,7 +102,7 @@ async def test_readiness_follows_server_outage_and_no_workflow_is_lost(tmp_path)
 
 
 async def test_sigterm_lets_running_activity_finish(temporal_server, client):
-    env = queue_env(temporal_server.address, **{contract.ENV_GRACEFUL_SHUTDOWN_SECONDS: "30"})
+    env = queue_env(temporal_server.address, **{spec.GRACEFUL_SHUTDOWN_SECONDS.env: "30"})
     with WorkerProcess(env) as worker:
         await asyncio.to_thread(worker.wait_ready)
         handle = await start_batch(client, env, items=5, seconds_per_item=1.0)
@@ -156,7 +157,7 @@ async def test_metrics_endpoint_serves_temporal_metrics_after_work(temporal_serv
 
         def scraped() -> str | None:
             text = httpx.get(url, timeout=5).text
-            return text if f'task_queue="{env[contract.ENV_TASK_QUEUE]}"' in text and \
+            return text if f'task_queue="{env[spec.TASK_QUEUE.env]}"' in text and \
                 "temporal_activity_execution_latency" in text else None
 
         text = await asyncio.to_thread(wait_for, scraped, 60, "activity metrics for the queue")
@@ -177,8 +178,8 @@ def probe(path, max_age: int) -> subprocess.CompletedProcess:
 async def test_heartbeat_file_is_fresh_only_while_ready(temporal_server, tmp_path):
     heartbeat = tmp_path / "ready"
     heartbeat.write_text("left over from a previous run\n")
-    env = queue_env(temporal_server.address, **{contract.ENV_HEARTBEAT_FILE: str(heartbeat),
-                                                contract.ENV_HEALTH_PORT: "0"})
+    env = queue_env(temporal_server.address, **{spec.HEARTBEAT_FILE.env: str(heartbeat),
+                                                spec.HEALTH_PORT.env: "0"})
     with WorkerProcess(env) as worker:
         await asyncio.to_thread(
             wait_for, lambda: probe(heartbeat, contract.HEARTBEAT_MAX_AGE_SECONDS).returncode == 0
@@ -201,8 +202,8 @@ def test_every_sigterm_after_ready_exits_zero(temporal_server, tmp_path):
     codes = []
     for i in range(15):
         heartbeat = tmp_path / f"ready-{i}"
-        env = queue_env(temporal_server.address, **{contract.ENV_HEARTBEAT_FILE: str(heartbeat),
-                                                    contract.ENV_HEALTH_PORT: "0"})
+        env = queue_env(temporal_server.address, **{spec.HEARTBEAT_FILE.env: str(heartbeat),
+                                                    spec.HEALTH_PORT.env: "0"})
         with WorkerProcess(env) as worker:
             wait_for(lambda: heartbeat.exists() or not worker.running(), 60, "readiness")
             codes.append((worker.terminate(), worker.output()[-1500:]))
@@ -211,7 +212,7 @@ def test_every_sigterm_after_ready_exits_zero(temporal_server, tmp_path):
 
 
 def test_unknown_namespace_exits_with_clear_error_and_is_never_ready(temporal_server):
-    env = queue_env(temporal_server.address, **{contract.ENV_NAMESPACE: "no-such-namespace"})
+    env = queue_env(temporal_server.address, **{spec.TEMPORAL_NAMESPACE.env: "no-such-namespace"})
     with WorkerProcess(env) as worker:
         def exited() -> bool:
             assert not worker.ready(), "ready before the namespace was validated"

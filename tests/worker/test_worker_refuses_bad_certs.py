@@ -6,9 +6,9 @@ import uuid
 
 import pytest
 
-from tests.support.ports import wait_for
-from tests.support.worker_process import WorkerProcess
-from worker import contract
+from tools.procs import wait_for
+from tools.worker_process import WorkerProcess
+import temporal_worker_spec.settings as spec
 
 pytestmark = pytest.mark.slow
 
@@ -25,13 +25,13 @@ def _leaked_key(worker: WorkerProcess, *key_paths) -> None:
 def test_server_refusal_keeps_worker_not_ready(mtls, cert_factory, kind):
     env = mtls.worker_env()
     if kind == "none":
-        del env[contract.ENV_TLS_CLIENT_CERT_PATH], env[contract.ENV_TLS_CLIENT_KEY_PATH]
+        del env[spec.TLS_CERT.env], env[spec.TLS_KEY.env]
     else:
         other = cert_factory.issue(cert_factory.ca(f"other-ca-{uuid.uuid4().hex[:6]}"),
                                    f"other-client-{uuid.uuid4().hex[:6]}")
-        env.update({contract.ENV_TLS_CLIENT_CERT_PATH: str(other.cert_path),
-                    contract.ENV_TLS_CLIENT_KEY_PATH: str(other.key_path)})
-    with WorkerProcess({**env, contract.ENV_TASK_QUEUE: f"tq-{uuid.uuid4()}"}) as worker:
+        env.update({spec.TLS_CERT.env: str(other.cert_path),
+                    spec.TLS_KEY.env: str(other.key_path)})
+    with WorkerProcess({**env, spec.TASK_QUEUE.env: f"tq-{uuid.uuid4()}"}) as worker:
         def refused_twice() -> bool:
             assert not worker.ready(), "worker reported ready with a refused client cert"
             return worker.output().count("cannot connect to Temporal") >= 2
@@ -47,15 +47,15 @@ def test_server_refusal_keeps_worker_not_ready(mtls, cert_factory, kind):
 
 
 @pytest.mark.parametrize("kind, message", [("expired", "expired on"),
-                                           ("v1", "X.509 v1 certificate; TLS needs v3")])
+                                           ("v1", "X.509 v1 certificate; rustls in the Temporal SDK accepts only v3")])
 def test_unusable_client_cert_exits_with_clear_error(mtls, cert_factory, kind, message):
     name = f"{kind}-client-{uuid.uuid4().hex[:6]}"
     bad = (cert_factory.expired(mtls.ca, name) if kind == "expired"
            else cert_factory.issue(mtls.ca, name, v1=True))
-    env = {**mtls.worker_env(bad), contract.ENV_TASK_QUEUE: f"tq-{uuid.uuid4()}"}
+    env = {**mtls.worker_env(bad), spec.TASK_QUEUE.env: f"tq-{uuid.uuid4()}"}
     with WorkerProcess(env) as worker:
         assert worker.process.wait(timeout=60) == 2
         [line] = worker.output().strip().splitlines()
-        assert line.startswith(f"configuration error: {contract.ENV_TLS_CLIENT_CERT_PATH}: ")
+        assert line.startswith(f"configuration error: {spec.TLS_CERT.env}: ")
         assert message in line
     _leaked_key(worker, bad.key_path)

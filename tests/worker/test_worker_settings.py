@@ -8,8 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from tests.support.worker_process import REPO, clean_env
-from worker import contract, settings
+import temporal_worker_spec.settings as spec
+from tools.worker_process import REPO, clean_env
+from worker import settings
 
 API_KEY = "sk-live-do-not-print-0123456789"
 
@@ -25,7 +26,7 @@ def pki(cert_factory):
 
 
 def _tls(cert: Path, key: Path) -> dict[str, str]:
-    return {contract.ENV_TLS_CLIENT_CERT_PATH: str(cert), contract.ENV_TLS_CLIENT_KEY_PATH: str(key)}
+    return {spec.TLS_CERT.env: str(cert), spec.TLS_KEY.env: str(key)}
 
 
 def _bad_cases(pki, tmp: Path) -> dict[str, tuple[dict[str, str], str, str]]:
@@ -35,57 +36,58 @@ def _bad_cases(pki, tmp: Path) -> dict[str, tuple[dict[str, str], str, str]]:
     not_pem.write_text("this is not PEM\n")
     return {
         "missing cert file": (_tls(tmp / "nope.crt", good.key_path),
-                              contract.ENV_TLS_CLIENT_CERT_PATH, "No such file"),
+                              spec.TLS_CERT.env, "No such file"),
         "missing key file": (_tls(good.cert_path, tmp / "nope.key"),
-                             contract.ENV_TLS_CLIENT_KEY_PATH, "No such file"),
+                             spec.TLS_KEY.env, "No such file"),
         # What a Secret mounted one level off looks like: the path exists but cannot be read.
-        "unreadable cert file": (_tls(tmp, good.key_path), contract.ENV_TLS_CLIENT_CERT_PATH,
+        "unreadable cert file": (_tls(tmp, good.key_path), spec.TLS_CERT.env,
                                  "cannot read"),
-        "cert without key": ({contract.ENV_TLS_CLIENT_CERT_PATH: str(good.cert_path)},
-                             contract.ENV_TLS_CLIENT_KEY_PATH, "required when"),
-        "cert not PEM": (_tls(not_pem, good.key_path), contract.ENV_TLS_CLIENT_CERT_PATH,
-                         "not a PEM certificate"),
-        "key not PEM": (_tls(good.cert_path, not_pem), contract.ENV_TLS_CLIENT_KEY_PATH,
-                        "not an unencrypted PEM private key"),
-        "key is a cert": (_tls(good.cert_path, good.cert_path), contract.ENV_TLS_CLIENT_KEY_PATH,
-                          "not an unencrypted PEM private key"),
+        "cert without key": ({spec.TLS_CERT.env: str(good.cert_path)},
+                             spec.TLS_KEY.env, "required when"),
+        "cert not PEM": (_tls(not_pem, good.key_path), spec.TLS_CERT.env,
+                         "not a PEM-encoded X.509 certificate"),
+        "key not PEM": (_tls(good.cert_path, not_pem), spec.TLS_KEY.env,
+                        "not a PEM-encoded private key"),
+        "key is a cert": (_tls(good.cert_path, good.cert_path), spec.TLS_KEY.env,
+                          "not a PEM-encoded private key"),
         "key of another cert": (_tls(good.cert_path, pki["other"].key_path),
-                                contract.ENV_TLS_CLIENT_KEY_PATH, "does not match"),
+                                spec.TLS_KEY.env, "does not match"),
         "expired cert": (_tls(pki["expired"].cert_path, pki["expired"].key_path),
-                         contract.ENV_TLS_CLIENT_CERT_PATH, "expired on"),
+                         spec.TLS_CERT.env, "expired on"),
         "not yet valid cert": (_tls(pki["future"].cert_path, pki["future"].key_path),
-                               contract.ENV_TLS_CLIENT_CERT_PATH, "not valid before"),
+                               spec.TLS_CERT.env, "not valid before"),
         "v1 cert": (_tls(pki["v1"].cert_path, pki["v1"].key_path),
-                    contract.ENV_TLS_CLIENT_CERT_PATH, "TLS needs v3"),
-        "server CA not PEM": ({contract.ENV_TLS_SERVER_CA_CERT_PATH: str(not_pem)},
-                              contract.ENV_TLS_SERVER_CA_CERT_PATH, "not a PEM certificate"),
+                    spec.TLS_CERT.env, "accepts only v3"),
+        "server CA not PEM": ({spec.TLS_SERVER_CA.env: str(not_pem)},
+                              spec.TLS_SERVER_CA.env,
+                              "not a PEM-encoded X.509 certificate bundle"),
         "alias cert missing": ({"TEMPORAL_MTLS_TLS_CERT": str(tmp / "nope.crt"),
                                 "TEMPORAL_MTLS_TLS_KEY": str(good.key_path)},
                                "TEMPORAL_MTLS_TLS_CERT", "No such file"),
-        "alias conflicts": ({"TEMPORAL_HOST_URL": "a:7233", contract.ENV_ADDRESS: "b:7233"},
+        "alias conflicts": ({"TEMPORAL_HOST_URL": "a:7233", spec.TEMPORAL_ADDRESS.env: "b:7233"},
                             "TEMPORAL_HOST_URL", "conflicts with TEMPORAL_ADDRESS"),
-        "TLS flag neither true nor false": ({contract.ENV_TLS: "no"}, contract.ENV_TLS,
-                                            "expected true or false"),
-        "address without port": ({contract.ENV_ADDRESS: "temporal.example.com"},
-                                 contract.ENV_ADDRESS, "expected host:port"),
-        "unknown log format": ({contract.ENV_LOG_FORMAT: "xml"}, contract.ENV_LOG_FORMAT,
-                               "expected one of plain, json"),
-        "unknown log level": ({contract.ENV_LOG_LEVEL: "chatty"}, contract.ENV_LOG_LEVEL,
-                              "expected one of"),
-        "health port not a number": ({contract.ENV_HEALTH_PORT: "http"},
-                                     contract.ENV_HEALTH_PORT, "expected an integer"),
-        "metrics port out of range": ({contract.ENV_METRICS_PORT: "70000"},
-                                      contract.ENV_METRICS_PORT, "expected a port"),
-        "same health and metrics port": ({contract.ENV_HEALTH_PORT: "9000",
-                                          contract.ENV_METRICS_PORT: "9000"},
-                                         contract.ENV_METRICS_PORT, "must differ"),
-        "negative shutdown seconds": ({contract.ENV_GRACEFUL_SHUTDOWN_SECONDS: "-5"},
-                                      contract.ENV_GRACEFUL_SHUTDOWN_SECONDS, "expected 0-86400"),
-        "shutdown seconds not a number": ({contract.ENV_GRACEFUL_SHUTDOWN_SECONDS: "30s"},
-                                          contract.ENV_GRACEFUL_SHUTDOWN_SECONDS,
-                                          "expected an integer"),
-        "build id without deployment": ({contract.ENV_BUILD_ID: "abc123"},
-                                        contract.ENV_DEPLOYMENT_NAME, "required when"),
+        "TLS flag neither true nor false": ({spec.TLS.env: "no"}, spec.TLS.env,
+                                            "must be true or false"),
+        "address without port": ({spec.TEMPORAL_ADDRESS.env: "temporal.example.com"},
+                                 spec.TEMPORAL_ADDRESS.env, "is not host:port"),
+        "unknown log format": ({spec.LOG_FORMAT.env: "xml"}, spec.LOG_FORMAT.env,
+                               "must be one of json, plain"),
+        "unknown log level": ({spec.LOG_LEVEL.env: "chatty"}, spec.LOG_LEVEL.env,
+                              "must be one of"),
+        "health port not a number": ({spec.HEALTH_PORT.env: "http"},
+                                     spec.HEALTH_PORT.env, "must be an integer"),
+        "metrics port out of range": ({spec.METRICS_PORT.env: "70000"},
+                                      spec.METRICS_PORT.env, "between 0 and 65535"),
+        "same health and metrics port": ({spec.HEALTH_PORT.env: "9000",
+                                          spec.METRICS_PORT.env: "9000"},
+                                         spec.METRICS_PORT.env, "must differ"),
+        "negative shutdown seconds": ({spec.GRACEFUL_SHUTDOWN_SECONDS.env: "-5"},
+                                      spec.GRACEFUL_SHUTDOWN_SECONDS.env, "between 0 and 86400"),
+        "shutdown seconds not a number": ({spec.GRACEFUL_SHUTDOWN_SECONDS.env: "30s"},
+                                          spec.GRACEFUL_SHUTDOWN_SECONDS.env,
+                                          "must be an integer"),
+        "build id without deployment": ({spec.BUILD_ID.env: "abc123"},
+                                        spec.DEPLOYMENT_NAME.env, "required when"),
     }
 
 
@@ -103,7 +105,8 @@ def test_bad_setting_exits_with_one_line_naming_the_variable(case, pki, tmp_path
     env, variable, phrase = _bad_cases(pki, tmp_path)[case]
     result = subprocess.run([sys.executable, "-m", "worker"], cwd=REPO, capture_output=True,
                             text=True, timeout=60,
-                            env=clean_env(**env, **{contract.ENV_CHATGPT_API_KEY: API_KEY}))
+                            env=clean_env(**{spec.TEMPORAL_ADDRESS.env: "127.0.0.1:7233",
+                                             **env, spec.CHATGPT_API_KEY.env: API_KEY}))
     assert result.returncode == 2, result.stderr
     assert result.stdout == ""
     [line] = result.stderr.strip().splitlines()
@@ -119,21 +122,20 @@ def test_defaults_and_aliases_are_parsed(pki):
                             **{alias: str(path) for alias, path in
                                [("TEMPORAL_MTLS_TLS_CERT", pki["good"].cert_path),
                                 ("TEMPORAL_MTLS_TLS_KEY", pki["good"].key_path)]},
-                            contract.ENV_CHATGPT_API_KEY: API_KEY})
+                            spec.CHATGPT_API_KEY.env: API_KEY})
     assert config.connect_config["target_host"] == "temporal.example.com:7233"
     assert config.tls
     assert config.connect_config["tls"].client_cert == pki["good"].cert_path.read_bytes()
-    assert (config.task_queue, config.namespace) == (contract.DEFAULT_TASK_QUEUE,
-                                                     contract.DEFAULT_NAMESPACE)
-    assert config.graceful_shutdown_seconds == contract.DEFAULT_GRACEFUL_SHUTDOWN_SECONDS
-    assert (config.health_port, config.metrics_port) == (contract.HEALTH_PORT,
-                                                         contract.METRICS_PORT)
-    assert config.log_format == contract.DEFAULT_LOG_FORMAT
+    assert (config.task_queue, config.namespace) == (spec.TASK_QUEUE.default,
+                                                     spec.TEMPORAL_NAMESPACE.default)
+    for setting in (spec.GRACEFUL_SHUTDOWN_SECONDS, spec.HEALTH_PORT, spec.METRICS_PORT,
+                    spec.LOG_FORMAT):
+        assert config[setting.name] == setting.default, setting.name
     assert API_KEY not in repr(config) and "PRIVATE" not in repr(config)
 
 
 def test_api_key_turns_on_tls_and_stays_out_of_repr():
-    config = settings.load({contract.ENV_ADDRESS: "ns.acct.tmprl.cloud:7233",
-                            contract.ENV_API_KEY: API_KEY})
+    config = settings.load({spec.TEMPORAL_ADDRESS.env: "ns.acct.tmprl.cloud:7233",
+                            spec.TEMPORAL_API_KEY.env: API_KEY})
     assert config.tls and config.connect_config["api_key"] == API_KEY
     assert API_KEY not in repr(config)

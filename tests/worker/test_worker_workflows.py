@@ -9,8 +9,8 @@ from datetime import timedelta
 import pytest
 from temporalio.client import Client
 
-from tests.support.worker_process import WorkerProcess
-from worker import contract
+from tools.worker_process import WorkerProcess
+import temporal_worker_spec.settings as spec
 from worker.activities import BatchRequest, ChatRequest
 from worker.workflows import BatchWorkflow, ChatWorkflow
 
@@ -28,9 +28,9 @@ async def run_batch(address: str, task_queue: str) -> str:
 async def test_workflows_complete_over_plain_tcp(temporal_server, chat_server):
     task_queue = f"tq-{uuid.uuid4()}"
     chat_server.reply = "Kubernetes restarts pods; Temporal retries work."
-    env = {contract.ENV_ADDRESS: temporal_server.address, contract.ENV_TASK_QUEUE: task_queue,
-           contract.ENV_CHATGPT_BASE_URL: chat_server.base_url,
-           contract.ENV_CHATGPT_API_KEY: "sk-test-secret-123"}
+    env = {spec.TEMPORAL_ADDRESS.env: temporal_server.address, spec.TASK_QUEUE.env: task_queue,
+           spec.CHATGPT_BASE_URL.env: chat_server.base_url,
+           spec.CHATGPT_API_KEY.env: "sk-test-secret-123"}
     with WorkerProcess(env) as worker:
         worker.wait_ready()
         assert await run_batch(temporal_server.address, task_queue) == \
@@ -53,7 +53,7 @@ async def test_workflows_complete_over_plain_tcp(temporal_server, chat_server):
 
 async def test_workflows_complete_over_mtls_with_good_client_cert(temporal_server, mtls):
     task_queue = f"tq-{uuid.uuid4()}"
-    with WorkerProcess({**mtls.worker_env(), contract.ENV_TASK_QUEUE: task_queue}) as worker:
+    with WorkerProcess({**mtls.worker_env(), spec.TASK_QUEUE.env: task_queue}) as worker:
         worker.wait_ready()
         # Started through the plain port: the work can only be done by the mTLS-connected worker.
         assert await run_batch(temporal_server.address, task_queue) == \
@@ -64,11 +64,11 @@ async def test_workflows_complete_over_mtls_with_good_client_cert(temporal_serve
 
 async def test_seed_article_alias_names_connect_over_mtls(temporal_server, mtls):
     task_queue = f"tq-{uuid.uuid4()}"
-    standard_to_alias = {standard: alias for alias, standard in contract.ALIASES.items()}
+    standard_to_alias = {standard: alias for alias, standard in spec.ALIASES.items()}
     env = {standard_to_alias.get(name, name): value for name, value in mtls.worker_env().items()}
-    assert set(contract.ALIASES) <= set(env)
-    del env[contract.ENV_TLS]  # the seed sets only the cert and key; TLS follows from them
-    with WorkerProcess({**env, contract.ENV_TASK_QUEUE: task_queue}) as worker:
+    assert set(spec.ALIASES) <= set(env)
+    del env[spec.TLS.env]  # the seed sets only the cert and key; TLS follows from them
+    with WorkerProcess({**env, spec.TASK_QUEUE.env: task_queue}) as worker:
         worker.wait_ready()
         assert await run_batch(temporal_server.address, task_queue) == \
             "batch b1: processed 3 of 3 items"

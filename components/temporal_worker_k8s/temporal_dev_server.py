@@ -3,52 +3,55 @@
 State lives in memory: a restart loses workflow history. Never use it for production.
 """
 
-from __future__ import annotations
-
-from dataclasses import dataclass
-from typing import Optional
+from typing import NotRequired, Optional, TypedDict
 
 import pulumi
 import pulumi_kubernetes as k8s
 
-from components.temporal_worker import container_security_context, pod_security_context
-from worker import contract
+import temporal_worker_spec as spec
+from temporal_worker_k8s.pod import container_security_context, pod_security_context
+from temporal_worker_spec import contract
 
-TYPE_TOKEN = "temporal-worker:index:TemporalDevServer"
+TYPE_TOKEN = "temporal-worker-k8s:index:TemporalDevServer"
+LEGACY_TYPE_TOKEN = "temporal-worker:index:TemporalDevServer"
 FRONTEND_PORT = 7233
 UI_PORT = 8233
+# Enough for a dev server holding a few thousand workflows in memory.
+RESOURCES = {"requests": {"cpu": "100m", "memory": "128Mi"},
+             "limits": {"cpu": "1", "memory": "512Mi"}}
 
 
-@dataclass(frozen=True)
-class TemporalDevServerArgs:
-    """Settings of the dev server Deployment and Service."""
+class TemporalDevServerArgs(TypedDict):
+    """Inputs of TemporalDevServer."""
 
-    namespace: pulumi.Input[str] = "temporal-worker"
-    """Kubernetes namespace of the Deployment and Service."""
-    image: str = "temporalio/temporal:1.9.1"
-    """The Temporal CLI image (its entrypoint is `temporal`), pinned to a release."""
-    temporal_namespace: str = contract.DEFAULT_NAMESPACE
-    """Temporal namespace the server creates at start, so the worker can poll it at once."""
-    cpu_request: str = "100m"
-    """CPU request."""
-    memory_request: str = "128Mi"
-    """Memory request."""
-    cpu_limit: str = "1"
-    """CPU limit."""
-    memory_limit: str = "512Mi"
-    """Memory limit."""
+    namespace: pulumi.Input[str]
+    """Kubernetes namespace of the Deployment and Service (it must exist)."""
+    image: NotRequired[str]
+    """The Temporal CLI image (its entrypoint is `temporal`), pinned to a release. Default: `temporalio/temporal:1.9.1`."""
+    temporal_namespace: NotRequired[str]
+    """Temporal namespace the server creates at start, so workers can poll it at once. Default: `default`."""
 
 
 class TemporalDevServer(pulumi.ComponentResource):
     """One dev-server pod behind a ClusterIP Service; `address` is what workers dial."""
 
     address: pulumi.Output[str]
+    """host:port workers dial (the Service's cluster DNS name)."""
     service_name: pulumi.Output[str]
+    """Name of the Service."""
     deployment_name: pulumi.Output[str]
+    """Name of the Deployment."""
 
     def __init__(self, name: str, args: TemporalDevServerArgs,
-                 opts: Optional[pulumi.ResourceOptions] = None):
-        super().__init__(TYPE_TOKEN, name, None, opts)
+                 opts: Optional[pulumi.ResourceOptions] = None) -> None:
+        try:
+            image = spec.parse(spec.BY_NAME["devServerImage"], args.get("image"))
+            temporal_namespace = spec.parse(spec.BY_NAME["temporalNamespace"],
+                                            args.get("temporal_namespace"))
+        except spec.Invalid as err:
+            raise ValueError(f"TemporalDevServer {name}: {err.message(str)}") from None
+        super().__init__(TYPE_TOKEN, name, None, pulumi.ResourceOptions.merge(
+            pulumi.ResourceOptions(aliases=[pulumi.Alias(type_=LEGACY_TYPE_TOKEN)]), opts))
         labels = {
             "app.kubernetes.io/name": "temporal-dev-server",
             "app.kubernetes.io/instance": name,
@@ -61,7 +64,7 @@ class TemporalDevServer(pulumi.ComponentResource):
         deployment = k8s.apps.v1.Deployment(
             f"{name}-deployment",
             metadata=k8s.meta.v1.ObjectMetaArgs(
-                name=name, namespace=args.namespace,
+                name=name, namespace=args["namespace"],
                 labels={**labels, "app.kubernetes.io/managed-by": "pulumi"}),
             spec=k8s.apps.v1.DeploymentSpecArgs(
                 replicas=1,
@@ -77,8 +80,8 @@ class TemporalDevServer(pulumi.ComponentResource):
                         security_context=pod_security_context(),
                         containers=[k8s.core.v1.ContainerArgs(
                             name="temporal",
-                            image=args.image,
-                            args=_server_args(args.temporal_namespace),
+                            image=image,
+                            args=_server_args(temporal_namespace),
                             ports=[
                                 k8s.core.v1.ContainerPortArgs(name="grpc",
                                                               container_port=FRONTEND_PORT),
@@ -86,10 +89,7 @@ class TemporalDevServer(pulumi.ComponentResource):
                             ],
                             env=[k8s.core.v1.EnvVarArgs(name="HOME",
                                                         value=contract.WRITABLE_DIR)],
-                            resources=k8s.core.v1.ResourceRequirementsArgs(
-                                requests={"cpu": args.cpu_request,
-                                          "memory": args.memory_request},
-                                limits={"cpu": args.cpu_limit, "memory": args.memory_limit}),
+                            resources=k8s.core.v1.ResourceRequirementsArgs(**RESOURCES),
                             startup_probe=k8s.core.v1.ProbeArgs(
                                 tcp_socket=frontend, period_seconds=2, failure_threshold=30),
                             readiness_probe=k8s.core.v1.ProbeArgs(
@@ -112,7 +112,7 @@ class TemporalDevServer(pulumi.ComponentResource):
         # Gives workers a stable DNS name for the server, whichever pod runs it.
         service = k8s.core.v1.Service(
             f"{name}-service",
-            metadata=k8s.meta.v1.ObjectMetaArgs(name=name, namespace=args.namespace,
+            metadata=k8s.meta.v1.ObjectMetaArgs(name=name, namespace=args["namespace"],
                                                 labels=labels),
             spec=k8s.core.v1.ServiceSpecArgs(
                 selector=labels,
@@ -141,6 +141,6 @@ def _server_args(temporal_namespace: str) -> list[str]:
     args = ["server", "start-dev", "--ip", "0.0.0.0", "--port", str(FRONTEND_PORT),
             "--ui-port", str(UI_PORT)]
     # start-dev always creates `default`; any other namespace must be asked for.
-    if temporal_namespace != contract.DEFAULT_NAMESPACE:
+    if temporal_namespace != spec.BY_NAME["temporalNamespace"].default:
         args += ["--namespace", temporal_namespace]
     return args

@@ -1,1 +1,0 @@
-"""Reusable Pulumi components and the pure helpers the stack program uses to build them."""

@@ -1,0 +1,272 @@
+"""TemporalWorker: a Temporal worker Deployment, wired to the worker through the settings spec.
+
+Secrets are referenced by name, so they can come from the same program, from External Secrets or
+from cert-manager; the component creates none. Inputs that are also settings
+(`temporal_worker_spec`) take their defaults and checks from the spec.
+"""
+
+from collections.abc import Mapping, Sequence
+from typing import Any, NotRequired, Optional, TypedDict
+
+import pulumi
+import pulumi_kubernetes as k8s
+
+import temporal_worker_spec as spec
+from temporal_worker_k8s import pod
+from temporal_worker_spec import contract
+
+PACKAGE = "temporal-worker-k8s"
+TYPE_TOKEN = f"{PACKAGE}:index:TemporalWorker"
+# The token before the component became a package; existing stacks keep their resources.
+LEGACY_TYPE_TOKEN = "temporal-worker:index:TemporalWorker"
+
+
+class SecretKeyRef(TypedDict):
+    """One key of a Kubernetes Secret in the worker's namespace."""
+
+    name: pulumi.Input[str]
+    """Name of the Secret."""
+    key: pulumi.Input[str]
+    """Key in the Secret's data."""
+
+
+class Toleration(TypedDict):
+    """A pod toleration, as in the Kubernetes API."""
+
+    key: NotRequired[pulumi.Input[str]]
+    """Taint key the toleration matches; empty with operator Exists matches every taint."""
+    operator: NotRequired[pulumi.Input[str]]
+    """Exists or Equal (the default)."""
+    value: NotRequired[pulumi.Input[str]]
+    """Taint value to match with operator Equal."""
+    effect: NotRequired[pulumi.Input[str]]
+    """NoSchedule, PreferNoSchedule or NoExecute; empty matches all effects."""
+    toleration_seconds: NotRequired[pulumi.Input[int]]
+    """How long a NoExecute taint is tolerated before eviction."""
+
+
+class TemporalWorkerArgs(TypedDict):
+    """Inputs of TemporalWorker. Settings-spec inputs default to the spec's values."""
+
+    image: pulumi.Input[str]
+    """Container image, pinned by digest (repo@sha256:...) so only a new build rolls the pods."""
+    namespace: pulumi.Input[str]
+    """Kubernetes namespace of the Deployment; it must exist unless createNamespace is true."""
+    create_namespace: NotRequired[bool]
+    """Create the namespace too. Default: false (use an existing one)."""
+    temporal_address: pulumi.Input[str]
+    """Temporal frontend as host:port, e.g. ns.acct.tmprl.cloud:7233."""
+    temporal_namespace: NotRequired[pulumi.Input[str]]
+    """Temporal namespace the worker polls. Default: `default`."""
+    task_queue: NotRequired[pulumi.Input[str]]
+    """Task queue the worker polls. Default: `temporal-worker`."""
+    tls_server_name: NotRequired[pulumi.Input[str]]
+    """TLS server name (SNI) to verify; unset uses the address's host."""
+    tls: NotRequired[pulumi.Input[bool]]
+    """Force TLS on or off; unset turns it on with a client cert, server CA or API key."""
+    temporal_api_key: NotRequired[SecretKeyRef]
+    """Secret key holding the Temporal Cloud API key (TEMPORAL_API_KEY); turns TLS on."""
+    tls_secret_name: NotRequired[pulumi.Input[str]]
+    """kubernetes.io/tls Secret with the mTLS client cert and key, e.g. from cert-manager."""
+    server_ca_secret_name: NotRequired[pulumi.Input[str]]
+    """Secret with a private server CA under key ca.crt; unset trusts the system roots."""
+    secret_env: NotRequired[Mapping[str, SecretKeyRef]]
+    """More env vars read from Secrets: variable name -> Secret key."""
+    env: NotRequired[Mapping[str, pulumi.Input[str]]]
+    """Plain, non-secret env vars for your workflows and activities."""
+    graceful_shutdown_seconds: NotRequired[pulumi.Input[int]]
+    """Seconds in-flight activities get after SIGTERM; the pod's grace period adds 15. Default: `30`."""
+    log_format: NotRequired[pulumi.Input[str]]
+    """Worker log format: one JSON object or one plain line per event. Default: `json`."""
+    log_level: NotRequired[pulumi.Input[str]]
+    """Worker log level. Default: `INFO`."""
+    replicas: NotRequired[pulumi.Input[int]]
+    """Number of worker pods. Default: `3`."""
+    cpu_request: NotRequired[pulumi.Input[str]]
+    """CPU request of the worker container. Default: `100m`."""
+    memory_request: NotRequired[pulumi.Input[str]]
+    """Memory request of the worker container. Default: `100Mi`."""
+    cpu_limit: NotRequired[pulumi.Input[str]]
+    """CPU limit of the worker container. Default: `500m`."""
+    memory_limit: NotRequired[pulumi.Input[str]]
+    """Memory limit of the worker container. Default: `500Mi`."""
+    probe_mode: NotRequired[str]
+    """http probes /healthz and /readyz; exec checks the heartbeat files' age. Default: `http`."""
+    labels: NotRequired[Mapping[str, str]]
+    """Extra labels for the Deployment and its pods (not for the selector)."""
+    annotations: NotRequired[Mapping[str, str]]
+    """Extra annotations for the pods."""
+    node_selector: NotRequired[Mapping[str, str]]
+    """Node labels the pods must run on."""
+    tolerations: NotRequired[Sequence[Toleration]]
+    """Taints the pods tolerate."""
+    affinity: NotRequired[Mapping[str, Any]]
+    """Pod affinity, as the Kubernetes API's Affinity object (camelCase)."""
+    priority_class_name: NotRequired[pulumi.Input[str]]
+    """PriorityClass of the pods."""
+    service_account_name: NotRequired[pulumi.Input[str]]
+    """Existing ServiceAccount the pods run as; its token is still not mounted."""
+    pod_spec: NotRequired[Mapping[str, Any]]
+    """Other PodSpec fields in Kubernetes API form (e.g. hostAliases, dnsConfig); fields the component sets are refused."""
+    restart_on: NotRequired[Sequence[pulumi.Input[str]]]
+    """Values whose change rolls the pods, e.g. the referenced Secrets' contents; only a sha256 is stored."""
+    version: NotRequired[str]
+    """Value of the app.kubernetes.io/version label (e.g. the image tag); unset leaves it out."""
+    app_name: NotRequired[str]
+    """Value of the app.kubernetes.io/name label. Default: `temporal-worker`."""
+
+
+class TemporalWorker(pulumi.ComponentResource):
+    """A Temporal worker Deployment: restricted pod, real probes, mTLS or API key, SIGTERM drain."""
+
+    deployment_name: pulumi.Output[str]
+    """Name of the Deployment."""
+    namespace: pulumi.Output[str]
+    """Kubernetes namespace of the Deployment."""
+    labels: pulumi.Output[dict[str, str]]
+    """Labels of the Deployment and its pods."""
+
+    def __init__(self, name: str, args: TemporalWorkerArgs,
+                 opts: Optional[pulumi.ResourceOptions] = None) -> None:
+        settings = _settings(name, args)
+        super().__init__(TYPE_TOKEN, name, None, pulumi.ResourceOptions.merge(
+            pulumi.ResourceOptions(aliases=[pulumi.Alias(type_=LEGACY_TYPE_TOKEN)]), opts))
+
+        selector = pod.selector_labels(args.get("app_name", "temporal-worker"), name, "temporal")
+        labels = {**args.get("labels", {}), **selector, "app.kubernetes.io/managed-by": "pulumi"}
+        if args.get("version"):
+            labels["app.kubernetes.io/version"] = pod.label_value(args["version"])
+
+        namespace = args["namespace"]
+        depends_on: list[pulumi.Resource] = []
+        if args.get("create_namespace"):
+            # Gives the worker a namespace of its own when the caller has none yet.
+            created = k8s.core.v1.Namespace(
+                f"{name}-namespace", metadata=k8s.meta.v1.ObjectMetaArgs(name=namespace),
+                opts=pulumi.ResourceOptions(parent=self))
+            namespace, depends_on = created.metadata.name, [created]
+
+        # Runs and keeps the worker pods alive, rolling them on a new image or rotated secrets.
+        deployment = k8s.apps.v1.Deployment(
+            f"{name}-deployment",
+            metadata=k8s.meta.v1.ObjectMetaArgs(name=name, namespace=namespace, labels=labels),
+            spec=k8s.apps.v1.DeploymentSpecArgs(
+                replicas=settings["replicas"],
+                selector=k8s.meta.v1.LabelSelectorArgs(match_labels=selector),
+                strategy=k8s.apps.v1.DeploymentStrategyArgs(
+                    type="RollingUpdate",
+                    rolling_update=k8s.apps.v1.RollingUpdateDeploymentArgs(
+                        max_surge="25%", max_unavailable="25%")),
+                revision_history_limit=10,
+                progress_deadline_seconds=600,
+                template=k8s.core.v1.PodTemplateSpecArgs(
+                    metadata=k8s.meta.v1.ObjectMetaArgs(labels=labels,
+                                                        annotations=_annotations(args)),
+                    spec=_pod_spec(args, settings)),
+            ),
+            opts=pulumi.ResourceOptions(parent=self, depends_on=depends_on))
+
+        self.deployment_name = deployment.metadata.name
+        self.namespace = deployment.metadata.namespace
+        self.labels = pulumi.Output.from_input(labels)
+        self.register_outputs({"deployment_name": self.deployment_name,
+                               "namespace": self.namespace, "labels": self.labels})
+
+
+def _settings(name: str, args: TemporalWorkerArgs) -> dict[str, Any]:
+    """The spec-backed inputs with defaults applied, checked like the worker checks them.
+
+    Plain values are checked now; Outputs when they resolve, before the Deployment is sent.
+    """
+    try:
+        return _checked_settings(args)
+    except (spec.Invalid, ValueError) as err:
+        message = err.message(str) if isinstance(err, spec.Invalid) else str(err)
+        raise ValueError(f"TemporalWorker {name}: {message}") from None
+
+
+def _checked_settings(args: TemporalWorkerArgs) -> dict[str, Any]:
+    for required in ("image", "namespace"):
+        if not args.get(required):
+            raise ValueError(f"{required}: required")
+    given = {s.name: args.get(s.python_name) for s in spec.SETTINGS
+             if spec.on_side(s, "arg") and args.get(s.python_name) is not None}
+    unknown = frozenset(n for n, v in given.items() if isinstance(v, pulumi.Output))
+    resolved = spec.resolve({n: s.kind.text(given[n]) for n, s in spec.BY_NAME.items()
+                             if n in given and n not in unknown}, "arg", unknown).values
+    for setting_name in unknown:
+        setting = spec.BY_NAME[setting_name]
+        resolved[setting_name] = given[setting_name].apply(
+            lambda v, s=setting: spec.parse(s, s.kind.text(v)))
+    taken = set(args.get("env", {})) & set(args.get("secret_env", {}))
+    for variable in sorted(taken | (set(args.get("env", {})) | set(args.get("secret_env", {})))
+                           & pod.COMPONENT_ENV):
+        raise ValueError(f"env: {variable} is set by the component; use its own input")
+    for variable in sorted(taken):
+        raise ValueError(f"env: {variable} is also in secretEnv")
+    clash = set(args.get("labels", {})) & set(pod.selector_labels("", "", ""))
+    for label in sorted(clash):
+        raise ValueError(f"labels: {label} is set by the component")
+    pod.pod_spec_fields(args.get("pod_spec", {}))
+    return resolved
+
+
+def _annotations(args: TemporalWorkerArgs) -> dict[str, pulumi.Input[str]]:
+    annotations: dict[str, pulumi.Input[str]] = {
+        **args.get("annotations", {}),
+        "prometheus.io/scrape": "true",
+        "prometheus.io/port": str(contract.METRICS_PORT),
+        "prometheus.io/path": contract.METRICS_PATH,
+    }
+    if args.get("restart_on"):
+        annotations["checksum/secrets"] = pod.rollout_checksum(args["restart_on"])
+    return annotations
+
+
+def _pod_spec(args: TemporalWorkerArgs, settings: Mapping[str, Any]) -> k8s.core.v1.PodSpecArgs:
+    tls_secret, ca_secret = args.get("tls_secret_name"), args.get("server_ca_secret_name")
+    api_key = args.get("temporal_api_key")
+    secret_refs = dict(args.get("secret_env", {}))
+    if api_key:
+        secret_refs[spec.BY_NAME["temporalApiKey"].env] = api_key
+    tls = settings.get("tls")
+    if tls is None:
+        tls = bool(tls_secret or ca_secret or api_key)
+    vols, mounts = pod.volumes(tls_secret, ca_secret)
+    probes = pod.probes(settings["probeMode"])
+    container = k8s.core.v1.ContainerArgs(
+        name="worker",
+        image=args["image"],
+        image_pull_policy="IfNotPresent",
+        command=list(contract.ENTRYPOINT),
+        env=pod.worker_env({n: v for n, v in settings.items() if n != "tls"}, tls=tls,
+                           tls_secret=bool(tls_secret), server_ca_secret=bool(ca_secret),
+                           extra=args.get("env", {}), secret_refs=secret_refs),
+        ports=[k8s.core.v1.ContainerPortArgs(name=pod.HEALTH_PORT_NAME,
+                                             container_port=contract.HEALTH_PORT),
+               k8s.core.v1.ContainerPortArgs(name=pod.METRICS_PORT_NAME,
+                                             container_port=contract.METRICS_PORT)],
+        resources=k8s.core.v1.ResourceRequirementsArgs(
+            requests={"cpu": settings["cpuRequest"], "memory": settings["memoryRequest"]},
+            limits={"cpu": settings["cpuLimit"], "memory": settings["memoryLimit"]}),
+        startup_probe=probes["startup"],
+        liveness_probe=probes["liveness"],
+        readiness_probe=probes["readiness"],
+        volume_mounts=mounts,
+        security_context=pod.container_security_context(),
+    )
+    grace = pulumi.Output.from_input(settings["gracefulShutdownSeconds"]).apply(
+        contract.termination_grace_period_seconds)
+    fields: dict[str, Any] = {
+        "containers": [container],
+        "volumes": vols,
+        "automount_service_account_token": False,
+        "enable_service_links": False,
+        "termination_grace_period_seconds": grace,
+        "security_context": pod.pod_security_context(),
+    }
+    for arg in pod.DEDICATED_POD_FIELDS:
+        if args.get(arg):
+            fields[arg] = args[arg]
+    fields.update(pod.pod_spec_fields(args.get("pod_spec", {})))
+    return k8s.core.v1.PodSpecArgs(**fields)

@@ -1,0 +1,287 @@
+"""The settings spec: every setting of the stack, the component and the worker, declared once.
+
+Each `Setting` gives its name (the Pulumi config key and the component input), its environment
+variable, kind (type, parser, bounds), default, secrecy and a one-line description. The stack's
+config reading, the env the component renders, the worker's settings, `Pulumi.yaml`'s `config:`
+block and the README tables all derive from this module (tools/specgen.py writes the last two;
+tests check everything else against it). Standard library only: the worker image ships it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from temporal_worker_spec import contract, pki
+from temporal_worker_spec import values as kinds
+
+DEFAULT_CHATGPT_BASE_URL = "https://api.openai.com/v1"
+
+
+@dataclass(frozen=True)
+class Setting:
+    """One setting, as every side sees it."""
+
+    name: str
+    """camelCase name: the Pulumi config key (`temporal-worker:<name>`) and the component input."""
+    description: str
+    """One line for users: README, Pulumi.yaml and the component's schema."""
+    kind: kinds.Kind
+    """Type, parser and bounds."""
+    group: str
+    """README section the setting is listed under."""
+    default: Any = None
+    """Value when unset; None means unset (optional) unless `required`."""
+    env: str | None = None
+    """Environment variable the worker reads it from; None when the worker never sees it."""
+    aliases: tuple[str, ...] = ()
+    """Other variable names the worker accepts (the seed article's)."""
+    file: bool = False
+    """The variable holds the path of a file with the value (Secrets are mounted as files)."""
+    secret: bool = False
+    """Set with `pulumi config set --secret`; never printed, exported or put in plain inputs."""
+    config: bool = True
+    """A `temporal-worker:` config key of the stack."""
+    arg: bool = False
+    """An input of the TemporalWorker component (snake_case in Python)."""
+    required: bool = False
+    """Must be set (on every side that has it)."""
+    required_unless: str | None = None
+    """...unless this boolean setting is true on that side."""
+    worker_option: str | None = None
+    """Keyword of `temporalio.worker.Worker` the worker passes the value to."""
+    advise: Callable[[Any], list[str]] | None = None
+    """Warnings about a valid value (e.g. a certificate that expires soon)."""
+
+    @property
+    def python_name(self) -> str:
+        """snake_case, as the component's Python input names it."""
+        return "".join(f"_{c.lower()}" if c.isupper() else c for c in self.name)
+
+    @property
+    def env_names(self) -> tuple[str, ...]:
+        return (self.env, *self.aliases) if self.env else ()
+
+
+@dataclass(frozen=True)
+class Rule:
+    """A check across settings; it runs on each side that has every setting in `needs`."""
+
+    needs: tuple[str, ...]
+    check: Callable[[Mapping[str, Any]], None]
+    """Raises `Invalid`; reasons name other settings as `{name}` for each side to spell out."""
+    description: str
+
+
+class Invalid(ValueError):
+    """A setting's value is refused. `reason` may name settings as `{name}` placeholders."""
+
+    def __init__(self, setting: str, reason: str) -> None:
+        super().__init__(f"{setting}: {reason}")
+        self.setting = setting
+        self.reason = reason
+
+    def message(self, label: Callable[[str], str]) -> str:
+        """`<label of the setting>: <reason>`, with every `{name}` in the reason labelled."""
+        names = {s.name: label(s.name) for s in SETTINGS}
+        return f"{label(self.setting)}: {self.reason.format_map(names)}"
+
+
+# --- The settings --------------------------------------------------------------------------
+CONNECTION, WORKER, KUBERNETES, IMAGE, DEV, WORKLOAD = (
+    "Temporal connection", "Worker", "Kubernetes", "Image", "Dev server", "Sample workload")
+
+TEMPORAL_ADDRESS = Setting(
+    "temporalAddress", "Temporal frontend as host:port, e.g. ns.acct.tmprl.cloud:7233.",
+    kinds.host_port(), CONNECTION, env="TEMPORAL_ADDRESS", aliases=("TEMPORAL_HOST_URL",),
+    arg=True, required=True, required_unless="devServer")
+TEMPORAL_NAMESPACE = Setting(
+    "temporalNamespace", "Temporal namespace the worker polls.", kinds.temporal_name(),
+    CONNECTION, default="default", env="TEMPORAL_NAMESPACE", arg=True)
+TASK_QUEUE = Setting(
+    "taskQueue", "Task queue the worker polls.", kinds.temporal_name(), CONNECTION,
+    default="temporal-worker", env="TEMPORAL_TASK_QUEUE", arg=True)
+TLS_CERT = Setting(
+    "tlsCert", "mTLS client certificate (PEM, X.509 v3, leaf first); set with tlsKey.",
+    kinds.client_certificate(), CONNECTION, env="TEMPORAL_TLS_CLIENT_CERT_PATH",
+    aliases=("TEMPORAL_MTLS_TLS_CERT",), file=True, secret=True, advise=pki.expiry_warnings)
+TLS_KEY = Setting(
+    "tlsKey", "Unencrypted PEM private key of tlsCert.", kinds.private_key(), CONNECTION,
+    env="TEMPORAL_TLS_CLIENT_KEY_PATH", aliases=("TEMPORAL_MTLS_TLS_KEY",), file=True,
+    secret=True)
+TLS_SERVER_CA = Setting(
+    "tlsServerCa", "PEM bundle of a private server CA; unset trusts the system roots.",
+    kinds.ca_bundle(), CONNECTION, env="TEMPORAL_TLS_SERVER_CA_CERT_PATH", file=True,
+    advise=pki.expiry_warnings)
+TLS_SERVER_NAME = Setting(
+    "tlsServerName", "TLS server name (SNI) to verify; unset uses the address's host.",
+    kinds.host(), CONNECTION, env="TEMPORAL_TLS_SERVER_NAME", arg=True)
+TEMPORAL_API_KEY = Setting(
+    "temporalApiKey", "Temporal Cloud API key; turns TLS on.", kinds.token(), CONNECTION,
+    env="TEMPORAL_API_KEY", secret=True, arg=True)
+TLS = Setting(
+    "tls", "Force TLS on or off; unset turns it on with a client cert, server CA or API key.",
+    kinds.boolean(), CONNECTION, env="TEMPORAL_TLS", config=False, arg=True)
+
+GRACEFUL_SHUTDOWN_SECONDS = Setting(
+    "gracefulShutdownSeconds",
+    "Seconds in-flight activities get after SIGTERM; the pod's grace period adds "
+    f"{contract.TERMINATION_GRACE_MARGIN_SECONDS}.",
+    kinds.integer(0, 86400), WORKER, default=30, env="WORKER_GRACEFUL_SHUTDOWN_SECONDS",
+    arg=True)
+LOG_FORMAT = Setting(
+    "logFormat", "Worker log format: one JSON object or one plain line per event.",
+    kinds.choice("json", "plain"), WORKER, default="json", env="WORKER_LOG_FORMAT", arg=True)
+LOG_LEVEL = Setting(
+    "logLevel", "Worker log level.", kinds.choice("DEBUG", "INFO", "WARNING", "ERROR"), WORKER,
+    default="INFO", env="WORKER_LOG_LEVEL", arg=True)
+HEALTH_PORT = Setting(
+    "healthPort", "Port of the /healthz and /readyz server; 0 turns it off.",
+    kinds.integer(0, 65535), WORKER, default=contract.HEALTH_PORT, env="WORKER_HEALTH_PORT",
+    config=False)
+METRICS_PORT = Setting(
+    "metricsPort", "Port of the Prometheus /metrics endpoint; 0 turns it off.",
+    kinds.integer(0, 65535), WORKER, default=contract.METRICS_PORT, env="WORKER_METRICS_PORT",
+    config=False)
+HEARTBEAT_FILE = Setting(
+    "heartbeatFile", "File rewritten while ready, for exec readiness probes; unset: none.",
+    kinds.file_path(), WORKER, env="WORKER_HEARTBEAT_FILE", config=False)
+LIVENESS_FILE = Setting(
+    "livenessFile", "File touched while the event loop runs, for exec liveness probes.",
+    kinds.file_path(), WORKER, env="WORKER_LIVENESS_FILE", config=False)
+DEPLOYMENT_NAME = Setting(
+    "deploymentName", "Worker Deployment name for worker versioning; set with buildId.",
+    kinds.temporal_name(), WORKER, env="TEMPORAL_DEPLOYMENT_NAME", config=False)
+BUILD_ID = Setting(
+    "buildId", "Build ID for worker versioning; set with deploymentName.",
+    kinds.string(max_length=255), WORKER, env="TEMPORAL_WORKER_BUILD_ID", config=False)
+
+K8S_NAMESPACE = Setting(
+    "k8sNamespace", "Kubernetes namespace the stack creates for the worker.",
+    kinds.k8s_namespace(), KUBERNETES, default="temporal-worker")
+REPLICAS = Setting(
+    "replicas", "Number of worker pods.", kinds.integer(0, 2**31 - 1), KUBERNETES, default=3,
+    arg=True)
+CPU_REQUEST = Setting(
+    "cpuRequest", "CPU request of the worker container.", kinds.quantity(), KUBERNETES,
+    default="100m", arg=True)
+MEMORY_REQUEST = Setting(
+    "memoryRequest", "Memory request of the worker container.", kinds.quantity(), KUBERNETES,
+    default="100Mi", arg=True)
+CPU_LIMIT = Setting(
+    "cpuLimit", "CPU limit of the worker container.", kinds.quantity(), KUBERNETES,
+    default="500m", arg=True)
+MEMORY_LIMIT = Setting(
+    "memoryLimit", "Memory limit of the worker container.", kinds.quantity(), KUBERNETES,
+    default="500Mi", arg=True)
+PROBE_MODE = Setting(
+    "probeMode", "http probes /healthz and /readyz; exec checks the heartbeat files' age.",
+    kinds.choice("http", "exec"), KUBERNETES, default="http", arg=True)
+SECRET_ENV = Setting(
+    "secretEnv", "More secret env vars for the worker, as a JSON object NAME -> value.",
+    kinds.env_map(lambda: reserved_env_names()), KUBERNETES, secret=True)
+
+IMAGE_REPOSITORY = Setting(
+    "imageRepository", "Repository the worker image is pushed to, without tag.",
+    kinds.image_repository(), IMAGE, default="localhost:5001/temporal-worker")
+IMAGE_TAG = Setting(
+    "imageTag", "Image tag; unset derives src-<hash of the build context>. The Deployment "
+    "always uses the pushed digest.", kinds.image_tag(), IMAGE)
+IMAGE_PLATFORM = Setting(
+    "imagePlatform", "Platform the image is built for.", kinds.platform(), IMAGE,
+    default="linux/amd64")
+REGISTRY_SERVER = Setting(
+    "registryServer", "Registry to log in to for the push; unset uses the repository's host.",
+    kinds.host(), IMAGE)
+REGISTRY_USERNAME = Setting(
+    "registryUsername", "Registry user for the push, with registryPassword; unset uses "
+    "Docker's own credentials.", kinds.string(max_length=255), IMAGE)
+REGISTRY_PASSWORD = Setting(
+    "registryPassword", "Registry password or token for the push.", kinds.token(), IMAGE,
+    secret=True)
+
+DEV_SERVER = Setting(
+    "devServer", "Also deploy an in-cluster Temporal dev server and use it without TLS.",
+    kinds.boolean(), DEV, default=False)
+DEV_SERVER_IMAGE = Setting(
+    "devServerImage", "Image of the in-cluster dev server (the Temporal CLI image).",
+    kinds.image_reference(), DEV, default="temporalio/temporal:1.9.1")
+
+CHATGPT_API_KEY = Setting(
+    "chatgptApiKey", "API key of the sample chat workflow's OpenAI-compatible API.",
+    kinds.token(), WORKLOAD, env="CHATGPT_API_KEY", secret=True)
+CHATGPT_BASE_URL = Setting(
+    "chatgptBaseUrl", "Base URL of the OpenAI-compatible API the sample chat workflow calls.",
+    kinds.url(), WORKLOAD, default=DEFAULT_CHATGPT_BASE_URL, env="CHATGPT_BASE_URL")
+CHATGPT_MODEL = Setting(
+    "chatgptModel", "Model the sample chat workflow asks for.", kinds.string(max_length=200),
+    WORKLOAD, default="gpt-4o-mini", env="CHATGPT_MODEL")
+
+SETTINGS: tuple[Setting, ...] = tuple(
+    value for value in list(globals().values()) if isinstance(value, Setting))
+BY_NAME: Mapping[str, Setting] = {s.name: s for s in SETTINGS}
+
+
+def reserved_env_names() -> frozenset[str]:
+    """Variables the spec gives a meaning; `secretEnv` may not shadow them."""
+    return frozenset(name for s in SETTINGS for name in s.env_names)
+
+
+# --- Rules across settings -----------------------------------------------------------------
+def _together(first: str, second: str, why: str) -> Rule:
+    def check(values: Mapping[str, Any]) -> None:
+        if (values.get(first) is None) != (values.get(second) is None):
+            missing = second if values.get(second) is None else first
+            other = first if missing == second else second
+            raise Invalid(missing, f"required when {{{other}}} is set ({why})")
+    return Rule((first, second), check, f"`{first}` and `{second}` are set together ({why}).")
+
+
+def _not_above(request: str, limit: str) -> Rule:
+    def check(values: Mapping[str, Any]) -> None:
+        if kinds.parse_quantity(values[request]) > kinds.parse_quantity(values[limit]):
+            raise Invalid(request, f"{values[request]} must not exceed {{{limit}}} "
+                                   f"({values[limit]})")
+    return Rule((request, limit), check, f"`{request}` is at most `{limit}`.")
+
+
+def _client_pair(values: Mapping[str, Any]) -> None:
+    if values.get("tlsCert") is not None and values.get("tlsKey") is not None:
+        try:
+            pki.check_pair(values["tlsCert"], values["tlsKey"])
+        except ValueError as err:
+            raise Invalid("tlsKey", str(err)) from None
+
+
+_REMOTE_ONLY = ("temporalAddress", "temporalApiKey", "tlsCert", "tlsKey", "tlsServerCa",
+                "tlsServerName")
+
+
+def _dev_server_is_local(values: Mapping[str, Any]) -> None:
+    if values.get("devServer"):
+        for name in _REMOTE_ONLY:
+            if values.get(name) is not None:
+                raise Invalid(name, "must not be set with {devServer}=true: the worker talks to "
+                                    "the in-cluster dev server without TLS or API key")
+
+
+def _ports_differ(values: Mapping[str, Any]) -> None:
+    if values["healthPort"] and values["healthPort"] == values["metricsPort"]:
+        raise Invalid("metricsPort", f"must differ from {{healthPort}} ({values['healthPort']})")
+
+
+RULES: tuple[Rule, ...] = (
+    _together("tlsCert", "tlsKey", "mTLS needs both"),
+    Rule(("tlsCert", "tlsKey"), _client_pair, "`tlsKey` is the key of `tlsCert`'s leaf."),
+    _not_above("cpuRequest", "cpuLimit"),
+    _not_above("memoryRequest", "memoryLimit"),
+    _together("registryUsername", "registryPassword", "the push logs in with both"),
+    Rule(("devServer", *_REMOTE_ONLY), _dev_server_is_local,
+         "With `devServer`, no remote connection setting may be set."),
+    Rule(("healthPort", "metricsPort"), _ports_differ, "Health and metrics ports differ."),
+    _together("deploymentName", "buildId", "worker versioning needs both"),
+)
+
+ALIASES: Mapping[str, str] = {alias: s.env for s in SETTINGS for alias in s.aliases if s.env}
+"""The seed article's variable names -> the standard ones they stand for."""

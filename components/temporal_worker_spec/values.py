@@ -1,0 +1,353 @@
+"""Value kinds of the settings spec: how a setting's text is parsed, checked and written back.
+
+A `Kind` turns the text a user typed (a Pulumi config value or an environment variable) into a
+typed value, or raises `ValueError` with a reason phrase ("must be between 0 and 86400, got
+90000"). Parsing is strict and ASCII-only where Kubernetes or gRPC are: `int("٣")` would accept
+Arabic-Indic digits, these parsers do not. Standard library only.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import json
+import re
+import urllib.parse
+from collections.abc import Callable, Collection
+from dataclasses import dataclass
+from decimal import Decimal, InvalidOperation
+from typing import Any
+
+from temporal_worker_spec import pki
+
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+_HOST_LABEL = re.compile(r"(?!-)[A-Za-z0-9-]{1,63}(?<!-)", re.ASCII)
+_DNS1123_LABEL = re.compile(r"[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?", re.ASCII)
+_ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*", re.ASCII)
+_INTEGER = re.compile(r"[+-]?[0-9]+", re.ASCII)
+_QUANTITY = re.compile(r"(?P<number>[0-9]+(?:\.[0-9]+)?|\.[0-9]+)"
+                       r"(?P<suffix>Ki|Mi|Gi|Ti|Pi|Ei|n|u|m|k|M|G|T|P|E|[eE][+-]?[0-9]{1,2})?",
+                       re.ASCII)
+_BINARY_SUFFIX = {"Ki": 1, "Mi": 2, "Gi": 3, "Ti": 4, "Pi": 5, "Ei": 6}
+_DECIMAL_SUFFIX = {"n": -9, "u": -6, "m": -3, "": 0, "k": 3, "M": 6, "G": 9, "T": 12, "P": 15,
+                   "E": 18}
+# Kubernetes stores quantities as int64 milli-units at most.
+_QUANTITY_MAX = Decimal(2**63 - 1) / 1000
+# Docker's reference grammar (distribution/reference), ASCII only.
+_PATH_COMPONENT = r"[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*"
+_DOMAIN = (r"(?:localhost|(?:[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?)"
+           r"(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?)*|\[[0-9A-Fa-f:.]+\])(?::[0-9]{1,5})?")
+_REPOSITORY = re.compile(
+    rf"(?=.{{1,255}}\Z)(?:{_DOMAIN}/)?{_PATH_COMPONENT}(?:/{_PATH_COMPONENT})*", re.ASCII)
+_TAG = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}", re.ASCII)
+_DIGEST = re.compile(r"sha256:[0-9a-f]{64}", re.ASCII)
+_PLATFORM = re.compile(r"[a-z0-9_]+/[a-z0-9_]+(?:/[a-z0-9_]+)?", re.ASCII)
+_BOOLEANS = {"true": True, "1": True, "false": False, "0": False}
+
+
+@dataclass(frozen=True)
+class Kind:
+    """How one setting's text becomes a value."""
+
+    type: str
+    """Its JSON/Pulumi type: `string`, `integer`, `boolean` or `object`."""
+    label: str
+    """How the docs name it (`host:port`, `integer 0-86400`, `PEM`)."""
+    parse: Callable[[str], Any]
+    """Text -> value; raises ValueError with a reason phrase that never quotes a secret."""
+
+    def text(self, value: Any) -> str:
+        """The value as an environment variable or config value holds it."""
+        if isinstance(value, bool):
+            return "true" if value else "false"
+        if isinstance(value, float) and value.is_integer() and self.type == "integer":
+            # Pulumi's wire format has only doubles: another language's 120 arrives as 120.0.
+            return str(int(value))
+        if isinstance(value, (dict, list)):
+            return json.dumps(value, sort_keys=True)
+        return str(value)
+
+
+def _plain(text: str) -> str:
+    """Surrounding whitespace removed; empty and control characters refused."""
+    value = text.strip()
+    if not value:
+        raise ValueError("must not be empty")
+    if _CONTROL.search(value):
+        raise ValueError("must not contain control characters such as a newline")
+    return value
+
+
+def string(*, max_length: int = 1000, label: str = "string") -> Kind:
+    """Any one-line text of at most `max_length` characters."""
+    def parse(text: str) -> str:
+        value = _plain(text)
+        if len(value) > max_length:
+            raise ValueError(f"is {len(value)} characters long; at most {max_length} are allowed")
+        return value
+    return Kind("string", label, parse)
+
+
+def temporal_name() -> Kind:
+    """A Temporal namespace or task queue name: the server refuses more than 1000 characters
+    (its default `limit.maxIDLength`)."""
+    return string(max_length=1000, label="name (1-1000 characters)")
+
+
+def integer(minimum: int, maximum: int) -> Kind:
+    """A base-10 integer written in ASCII digits, within [minimum, maximum]."""
+    def parse(text: str) -> int:
+        value = text.strip()
+        if not _INTEGER.fullmatch(value):
+            raise ValueError(f"must be an integer, got {text!r}")
+        number = int(value)
+        if not minimum <= number <= maximum:
+            raise ValueError(f"must be between {minimum} and {maximum}, got {number}")
+        return number
+    return Kind("integer", f"integer {minimum}-{maximum}", parse)
+
+
+def boolean() -> Kind:
+    """`true`/`false` (also `1`/`0`), case-insensitive."""
+    def parse(text: str) -> bool:
+        value = text.strip().lower()
+        if value not in _BOOLEANS:
+            raise ValueError(f"must be true or false, got {text!r}")
+        return _BOOLEANS[value]
+    return Kind("boolean", "boolean", parse)
+
+
+def choice(*options: str) -> Kind:
+    """One of `options`, matched case-insensitively and returned as declared."""
+    by_folded = {o.casefold(): o for o in options}
+
+    def parse(text: str) -> str:
+        value = by_folded.get(text.strip().casefold())
+        if value is None:
+            raise ValueError(f"must be one of {', '.join(options)}, got {text!r}")
+        return value
+    return Kind("string", ", ".join(f"`{o}`" for o in options), parse)
+
+
+def hostname(text: str) -> str:
+    """A DNS name or an IP address (IPv6 without brackets and without a zone)."""
+    value = _plain(text)
+    if value.isascii():
+        try:
+            address = ipaddress.ip_address(value)
+        except ValueError:
+            pass
+        else:
+            if getattr(address, "scope_id", None):
+                raise ValueError(f"{value!r} has an IPv6 zone, which TLS and gRPC cannot use")
+            return value
+    labels = value.rstrip(".").split(".")
+    if (not value.isascii() or len(value) > 253
+            or not all(_HOST_LABEL.fullmatch(label) for label in labels)):
+        raise ValueError(f"{value!r} is not a valid host name")
+    return value
+
+
+def host_port() -> Kind:
+    """`host:port` or `[ipv6]:port`, port 1-65535, ASCII only."""
+    def parse(text: str) -> str:
+        value = _plain(text)
+        match = re.fullmatch(r"\[(?P<ip6>[^\]]+)\]:(?P<port>[0-9]{1,5})"
+                             r"|(?P<host>[^:\[\]]+):(?P<port2>[0-9]{1,5})", value, re.ASCII)
+        if not match:
+            raise ValueError(f"{value!r} is not host:port (e.g. ns.acct.tmprl.cloud:7233)")
+        port = int(match["port"] or match["port2"])
+        if not 1 <= port <= 65535:
+            raise ValueError(f"port {port} is out of range 1-65535")
+        if match["ip6"]:
+            try:
+                address = ipaddress.IPv6Address(match["ip6"])
+            except ValueError:
+                raise ValueError(f"{value!r} has an invalid IPv6 address") from None
+            if address.scope_id:
+                raise ValueError(f"{value!r} has an IPv6 zone, which TLS and gRPC cannot use")
+        else:
+            hostname(match["host"])
+        return value
+    return Kind("string", "`host:port`", parse)
+
+
+def host() -> Kind:
+    return Kind("string", "host name", hostname)
+
+
+def url() -> Kind:
+    """An http(s) URL with a valid host and no credentials in it."""
+    def parse(text: str) -> str:
+        value = _plain(text)
+        if any(c.isspace() for c in value):
+            raise ValueError(f"{value!r} contains whitespace")
+        parts = urllib.parse.urlsplit(value)
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            raise ValueError(f"{value!r} is not an http:// or https:// URL")
+        if parts.username or parts.password:
+            raise ValueError("must not contain credentials; use the secret API key setting")
+        hostname(parts.hostname)
+        try:
+            parts.port
+        except ValueError:
+            raise ValueError(f"{value!r} has an invalid port") from None
+        return value.rstrip("/")
+    return Kind("string", "URL", parse)
+
+
+def parse_quantity(text: str) -> Decimal:
+    """Value of a Kubernetes resource quantity (`500m`, `100Mi`, `1e3`); ValueError if invalid."""
+    match = _QUANTITY.fullmatch(text)
+    if not match:
+        raise ValueError(f"{text!r} is not a Kubernetes quantity (e.g. 500m, 1, 256Mi)")
+    try:
+        number = Decimal(match["number"])
+    except InvalidOperation:
+        raise ValueError(f"{text!r} is not a Kubernetes quantity") from None
+    suffix = match["suffix"] or ""
+    if suffix in _BINARY_SUFFIX:
+        value = number * (Decimal(1024) ** _BINARY_SUFFIX[suffix])
+    elif suffix in _DECIMAL_SUFFIX:
+        value = number.scaleb(_DECIMAL_SUFFIX[suffix])
+    else:
+        value = number.scaleb(int(suffix[1:]))
+    if value > _QUANTITY_MAX:
+        raise ValueError(f"{text!r} is larger than Kubernetes can store")
+    return value
+
+
+def quantity() -> Kind:
+    def parse(text: str) -> str:
+        value = _plain(text)
+        parse_quantity(value)
+        return value
+    return Kind("string", "quantity", parse)
+
+
+def k8s_namespace() -> Kind:
+    """A DNS-1123 label that is not a system namespace."""
+    def parse(text: str) -> str:
+        value = _plain(text)
+        if not _DNS1123_LABEL.fullmatch(value):
+            raise ValueError(f"{value!r} is not a DNS-1123 label (lowercase letters, digits, "
+                             "'-', at most 63)")
+        if value == "default" or value.startswith("kube-"):
+            raise ValueError(f"{value!r} is a system namespace; use a dedicated one")
+        return value
+    return Kind("string", "DNS-1123 label", parse)
+
+
+def pattern(regex: re.Pattern[str], label: str, problem: str) -> Kind:
+    """One line of text that `regex` matches in full; `problem` says what it should be."""
+    def parse(text: str) -> str:
+        value = _plain(text)
+        if not regex.fullmatch(value):
+            raise ValueError(f"{value!r} {problem}")
+        return value
+    return Kind("string", label, parse)
+
+
+def image_repository() -> Kind:
+    """A repository name as Docker parses it, without tag or digest."""
+    return pattern(_REPOSITORY, "repository", "is not an image repository: lowercase, no "
+                   "scheme, no tag or digest (e.g. registry.example.com/team/temporal-worker)")
+
+
+def image_tag() -> Kind:
+    return pattern(_TAG, "tag", "is not a valid image tag")
+
+
+def image_reference() -> Kind:
+    """`repository[:tag][@sha256:...]`."""
+    def parse(text: str) -> str:
+        value = _plain(text)
+        name, _, digest = value.partition("@")
+        head, _, last = name.rpartition("/")
+        repository, _, tag = last.partition(":")
+        repository = f"{head}/{repository}" if head else repository
+        try:
+            image_repository().parse(repository)
+        except ValueError:
+            raise ValueError(f"{value!r} is not an image reference "
+                             "(repository[:tag][@sha256:...])") from None
+        if tag and not _TAG.fullmatch(tag):
+            raise ValueError(f"{value!r} has an invalid tag")
+        if digest and not _DIGEST.fullmatch(digest):
+            raise ValueError(f"{value!r} has an invalid digest")
+        return value
+    return Kind("string", "image", parse)
+
+
+def platform() -> Kind:
+    return pattern(_PLATFORM, "os/arch", "is not os/arch[/variant] (e.g. linux/amd64)")
+
+
+def file_path() -> Kind:
+    return pattern(re.compile(r"/.*"), "path", "is not an absolute path")
+
+
+def token() -> Kind:
+    """A secret credential: surrounding whitespace (a file's newline) is removed; the rest must
+    be printable ASCII without spaces, as HTTP and gRPC headers need. Never quoted."""
+    def parse(text: str) -> str:
+        value = text.strip()
+        if not value:
+            raise ValueError("must not be empty or only whitespace")
+        if not value.isascii() or not value.isprintable() or any(c.isspace() for c in value):
+            raise ValueError("contains whitespace, control or non-ASCII characters, which "
+                             "cannot be sent in a header")
+        return value
+    return Kind("string", "secret", parse)
+
+
+def env_map(reserved: Callable[[], Collection[str]]) -> Kind:
+    """A JSON object of environment variable NAME -> value (secret; values never quoted).
+
+    Values lose surrounding whitespace, as tokens do; `reserved()` names may not be used.
+    """
+    def parse(text: str) -> dict[str, str]:
+        try:
+            value = json.loads(text)
+        except ValueError:
+            raise ValueError("must be a JSON object of NAME -> string") from None
+        if not isinstance(value, dict):
+            raise ValueError("must be a JSON object of NAME -> string")
+        result = {}
+        taken = set(reserved())
+        for name, item in value.items():
+            if not _ENV_NAME.fullmatch(name):
+                raise ValueError(f"{name!r} is not a valid environment variable name")
+            if name in taken:
+                raise ValueError(f"{name} is set by the component; use its own setting")
+            if isinstance(item, bool):
+                item = "true" if item else "false"
+            elif isinstance(item, (int, float)):
+                item = str(item)
+            if not isinstance(item, str) or not item.strip():
+                raise ValueError(f"the value of {name} must be a non-empty string")
+            if "\x00" in item:
+                raise ValueError(f"the value of {name} contains a NUL character")
+            result[name] = item.strip()
+        return dict(sorted(result.items()))
+    return Kind("object", "object", parse)
+
+
+def pem(check: Callable[[str], str], label: str) -> Kind:
+    """PEM text checked by one of the `pki` checks (never quoted)."""
+    def parse(text: str) -> str:
+        if not text.strip():
+            raise ValueError("must not be empty")
+        return check(text)
+    return Kind("string", label, parse)
+
+
+def client_certificate() -> Kind:
+    return pem(pki.check_client_certificate, "PEM certificate")
+
+
+def private_key() -> Kind:
+    return pem(pki.check_private_key, "PEM private key")
+
+
+def ca_bundle() -> Kind:
+    return pem(pki.check_ca_bundle, "PEM bundle")

@@ -1,0 +1,83 @@
+"""The stack's `temporal-worker:*` config, read once through the settings spec.
+
+Every error is a `ValueError` whose message starts with the full config key and never contains
+a secret value; it is raised before any resource is registered. Secret values leave this module
+only as secret `pulumi.Output`s.
+"""
+
+from __future__ import annotations
+
+import difflib
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import pulumi
+from pulumi.runtime import config as runtime_config
+
+import temporal_worker_spec as spec
+
+PROJECT = "temporal-worker"
+KEYS = tuple(s.name for s in spec.SETTINGS if s.config)
+
+
+def key(name: str) -> str:
+    """Full config key, as users type it and as every error message names it."""
+    return f"{PROJECT}:{name}"
+
+
+@dataclass(frozen=True)
+class StackConfig:
+    """Validated config: plain values by setting name, secret ones as secret Outputs."""
+
+    values: Mapping[str, Any]
+    """Every non-secret setting (None when unset)."""
+    secrets: Mapping[str, pulumi.Output[Any]]
+    """Every secret setting that is set, normalized as the spec parses it."""
+    secret_env_names: tuple[str, ...] = ()
+    """The variable names in secretEnv (names are not secret; they end up in the pod spec)."""
+
+    def __getitem__(self, name: str) -> Any:
+        return self.values[name]
+
+    def component_inputs(self) -> dict[str, Any]:
+        """TemporalWorker inputs that are config settings, by their Python names."""
+        return {s.python_name: self.values[s.name] for s in spec.SETTINGS
+                if s.config and s.arg and not s.secret and self.values[s.name] is not None}
+
+    def workload_env(self) -> dict[str, str]:
+        """Plain env of the sample workload: config settings the worker reads but the
+        component has no input for (CHATGPT_BASE_URL, ...)."""
+        return {s.env: s.kind.text(self.values[s.name]) for s in spec.SETTINGS
+                if s.config and s.env and not (s.arg or s.secret or s.file)
+                and self.values[s.name] is not None}
+
+
+def load(config: pulumi.Config) -> StackConfig:
+    """Read and check every key; raise ValueError naming the first bad one."""
+    refuse_unknown_keys(config.name)
+    raw = {name: config.get(name) for name in KEYS}
+    try:
+        resolved = spec.resolve(raw, "config")
+    except spec.Invalid as err:
+        raise ValueError(err.message(key)) from None
+    for warning in resolved.warnings:
+        pulumi.log.warn(warning.message(key))
+    values = {n: v for n, v in resolved.values.items() if not spec.BY_NAME[n].secret}
+    secrets = {n: config.get_secret(n).apply(lambda text, s=spec.BY_NAME[n]: spec.parse(s, text))
+               for n, v in resolved.values.items() if spec.BY_NAME[n].secret and v is not None}
+    return StackConfig(values, secrets, tuple(resolved.values["secretEnv"] or ()))
+
+
+def refuse_unknown_keys(namespace: str = PROJECT) -> None:
+    """The CLI accepts any key; a typo (`replica`) would silently deploy the default."""
+    present = set(runtime_config.CONFIG.get()) | set(runtime_config.get_config_env())
+    by_folded = {k.casefold(): k for k in KEYS}
+    for full in sorted(present):
+        prefix, _, name = full.partition(":")
+        if prefix != namespace or name in KEYS:
+            continue
+        guess = difflib.get_close_matches(name.casefold(), by_folded, n=1, cutoff=0.6)
+        hint = f"; did you mean {key(by_folded[guess[0]])}?" if guess else ""
+        raise ValueError(f"{key(name)}: unknown setting{hint} (the settings are listed in "
+                         "README.md, Configuration reference)")

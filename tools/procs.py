@@ -1,0 +1,140 @@
+"""Background processes for demos, benchmarks and tests: free ports, polling, and one wrapper.
+
+`Background` is the only process wrapper: the Temporal dev server, the Caddy mTLS front, the
+image tests' registry and the worker process are each a `Background` with their own command
+and readiness check. It starts the command in its own session with output in a log file,
+waits for readiness while failing fast if the process dies, and stops the whole process group
+(SIGTERM, then SIGKILL) and removes its work directory on exit, Ctrl-C included.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import tempfile
+import time
+from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
+from typing import TypeVar
+
+T = TypeVar("T")
+
+
+def free_port() -> int:
+    """A TCP port that was free on 127.0.0.1 a moment ago."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def port_open(port: int, host: str = "127.0.0.1") -> bool:
+    try:
+        with socket.create_connection((host, port), timeout=0.5):
+            return True
+    except OSError:
+        return False
+
+
+def wait_for(condition: Callable[[], T], timeout: float, what: str,
+             interval: float = 0.1) -> T:
+    """Poll `condition` until it returns something truthy; fail with `what` after `timeout`."""
+    deadline = time.monotonic() + timeout
+    while True:
+        result = condition()
+        if result:
+            return result
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"timed out after {timeout:.0f}s waiting for {what}")
+        time.sleep(interval)
+
+
+class Background:
+    """A command running in the background until `close()` (or the end of a `with` block)."""
+
+    def __init__(self, name: str, argv: Sequence[str], *, env: Mapping[str, str] | None = None,
+                 cwd: str | Path | None = None, workdir: str | Path | None = None,
+                 show_output: bool = False) -> None:
+        self.name = name
+        self.show_output = show_output
+        """Let the output through to this terminal instead of the log file (for demos)."""
+        self.argv = list(argv)
+        self.env = dict(os.environ if env is None else env)
+        self.cwd = cwd
+        self._own_workdir = workdir is None
+        self.workdir = Path(workdir or tempfile.mkdtemp(prefix=f"{name}-"))
+        self.log_file = self.workdir / f"{name}.log"
+        self.process: subprocess.Popen | None = None
+
+    def start(self, ready: Callable[[], bool] | None = None, timeout: float = 60) -> Background:
+        """Start the command and wait until `ready()` holds (no wait when None).
+
+        If that fails or is interrupted (Ctrl-C included), nothing is left behind.
+        """
+        def alive_and_ready() -> bool:
+            if not self.running():
+                raise RuntimeError(f"{self.name} exited with {self.process.returncode}:\n"
+                                   f"{self.output()[-3000:]}")
+            return ready()
+
+        try:
+            self.workdir.mkdir(parents=True, exist_ok=True)
+            with open(self.log_file, "ab") as log:
+                self.process = subprocess.Popen(
+                    self.argv, stdout=None if self.show_output else log,
+                    stderr=None if self.show_output else subprocess.STDOUT, env=self.env,
+                    cwd=self.cwd, start_new_session=True)
+            if ready is not None:
+                wait_for(alive_and_ready, timeout, self.name)
+        except BaseException:
+            self.close()
+            raise
+        return self
+
+    def running(self) -> bool:
+        return self.process is not None and self.process.poll() is None
+
+    def output(self) -> str:
+        """Everything the process wrote so far."""
+        try:
+            return self.log_file.read_text(errors="replace")
+        except FileNotFoundError:
+            return ""
+
+    def signal(self, sig: int = signal.SIGTERM) -> None:
+        """Send `sig` to the process itself (not its children)."""
+        if self.running():
+            self.process.send_signal(sig)
+
+    def wait(self, timeout: float) -> int:
+        assert self.process is not None
+        return self.process.wait(timeout=timeout)
+
+    def stop(self, timeout: float = 30) -> int | None:
+        """SIGTERM the process group, SIGKILL it if it lingers; the exit code, if it ran."""
+        if self.process is None:
+            return None
+        if self.process.poll() is None:
+            try:
+                os.killpg(self.process.pid, signal.SIGTERM)
+                self.process.wait(timeout=timeout)
+            except subprocess.TimeoutExpired:
+                os.killpg(self.process.pid, signal.SIGKILL)
+                self.process.wait(timeout=10)
+            except ProcessLookupError:
+                pass
+        return self.process.wait(timeout=10)
+
+    def close(self) -> None:
+        """Stop and remove the work directory if this object created it."""
+        self.stop()
+        if self._own_workdir:
+            shutil.rmtree(self.workdir, ignore_errors=True)
+
+    def __enter__(self) -> Background:
+        return self.start() if self.process is None else self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
