@@ -76,6 +76,10 @@ class TemporalWorkerArgs(TypedDict):
     """Plain, non-secret env vars for your workflows and activities."""
     graceful_shutdown_seconds: NotRequired[pulumi.Input[int]]
     """Seconds in-flight activities get after SIGTERM; the pod's grace period adds 15. Default: `30`."""
+    max_concurrent_activities: NotRequired[pulumi.Input[int]]
+    """Activities one worker pod runs at once. Default: `100`."""
+    max_concurrent_workflow_tasks: NotRequired[pulumi.Input[int]]
+    """Workflow tasks one worker pod runs at once (at least 2: the SDK caches workflows). Default: `100`."""
     log_format: NotRequired[pulumi.Input[str]]
     """Worker log format: one JSON object or one plain line per event. Default: `json`."""
     log_level: NotRequired[pulumi.Input[str]]

@@ -130,6 +130,15 @@ GRACEFUL_SHUTDOWN_SECONDS = Setting(
     f"{contract.TERMINATION_GRACE_MARGIN_SECONDS}.",
     kinds.integer(0, 86400), WORKER, default=30, env="WORKER_GRACEFUL_SHUTDOWN_SECONDS",
     arg=True)
+MAX_CONCURRENT_ACTIVITIES = Setting(
+    "maxConcurrentActivities", "Activities one worker pod runs at once.",
+    kinds.integer(1, 10000), WORKER, default=100, env="WORKER_MAX_CONCURRENT_ACTIVITIES",
+    arg=True, worker_option="max_concurrent_activities")
+MAX_CONCURRENT_WORKFLOW_TASKS = Setting(
+    "maxConcurrentWorkflowTasks",
+    "Workflow tasks one worker pod runs at once (at least 2: the SDK caches workflows).",
+    kinds.integer(2, 10000), WORKER, default=100, env="WORKER_MAX_CONCURRENT_WORKFLOW_TASKS",
+    arg=True, worker_option="max_concurrent_workflow_tasks")
 LOG_FORMAT = Setting(
     "logFormat", "Worker log format: one JSON object or one plain line per event.",
     kinds.choice("json", "plain"), WORKER, default="json", env="WORKER_LOG_FORMAT", arg=True)

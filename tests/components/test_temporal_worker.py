@@ -71,6 +71,13 @@ def test_defaults_come_from_the_settings_spec():
     assert "app.kubernetes.io/version" not in deployment.get("metadata", "labels")
 
 
+def test_tuning_inputs_reach_the_worker_env():
+    env = env_of(build(max_concurrent_activities=7, max_concurrent_workflow_tasks=3),
+                 "billing-deployment")
+    assert env[spec.MAX_CONCURRENT_ACTIVITIES.env]["value"] == "7"
+    assert env[spec.MAX_CONCURRENT_WORKFLOW_TASKS.env]["value"] == "3"
+
+
 def test_api_key_alone_turns_tls_on_and_tls_can_be_forced_off():
     key = {"name": "k", "key": "v"}
     assert env_of(build(temporal_api_key=key), "billing-deployment")[spec.TLS.env]["value"] \
@@ -139,6 +146,7 @@ def test_pod_spec_escape_hatch_sets_other_fields_in_api_form():
     ({"replicas": -2}, "replicas"),
     ({"task_queue": " "}, "taskQueue"),
     ({"graceful_shutdown_seconds": 90000}, "gracefulShutdownSeconds"),
+    ({"max_concurrent_workflow_tasks": 1}, "maxConcurrentWorkflowTasks"),
     ({"cpu_request": "2", "cpu_limit": "1"}, "cpuRequest"),
     ({"temporal_address": "no-port"}, "temporalAddress"),
     ({"image": ""}, "image"),

@@ -37,6 +37,8 @@ BAD: dict[str, list[str]] = {
     "temporalApiKey": [" \n", "tmprl key with spaces", "tmprl-\u00e9t\u00e9"],
     "tls": ["maybe", "yes", "on"],
     "gracefulShutdownSeconds": ["-1", "86401", "30s", "\u0663\u0660", "1.5", ""],
+    "maxConcurrentActivities": ["0", "10001", "many", ""],
+    "maxConcurrentWorkflowTasks": ["1", "10001", "-5"],
     "logFormat": ["xml", ""],
     "logLevel": ["chatty", "TRACE"],
     "healthPort": ["70000", "http"],

@@ -129,7 +129,7 @@ def test_defaults_and_aliases_are_parsed(pki):
     assert (config.task_queue, config.namespace) == (spec.TASK_QUEUE.default,
                                                      spec.TEMPORAL_NAMESPACE.default)
     for setting in (spec.GRACEFUL_SHUTDOWN_SECONDS, spec.HEALTH_PORT, spec.METRICS_PORT,
-                    spec.LOG_FORMAT):
+                    spec.LOG_FORMAT, spec.MAX_CONCURRENT_ACTIVITIES):
         assert config[setting.name] == setting.default, setting.name
     assert API_KEY not in repr(config) and "PRIVATE" not in repr(config)
 
