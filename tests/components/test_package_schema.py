@@ -18,7 +18,7 @@ from temporal_worker_k8s import COMPONENTS, PACKAGE, TemporalWorkerArgs
 
 ROOT = Path(__file__).resolve().parents[2]
 PACKAGE_DIR = ROOT / "components"
-METASCHEMA = ROOT.parent / "shared" / "schemas" / "pulumi-package.schema.json"
+METASCHEMA = ROOT / "tests" / "data" / "schemas" / "pulumi-package.schema.json"
 WORKER = f"{PACKAGE}:index:TemporalWorker"
 DEV_SERVER = f"{PACKAGE}:index:TemporalDevServer"
 

@@ -22,7 +22,7 @@ pytestmark = [pytest.mark.slow, pytest.mark.timeout(900)]
 ROOT = Path(__file__).resolve().parents[2]
 VERSION = tomllib.loads((ROOT / "components" / "pyproject.toml").read_text())["project"][
     "version"]
-SCHEMAS = ROOT.parent / "shared" / "schemas"
+SCHEMAS = ROOT / "tests" / "data" / "schemas"
 IMAGE = "registry.example.com/payments/worker@sha256:" + "12" * 32
 DEPLOYMENT = "kubernetes:apps/v1:Deployment"
 WORKER = f"{PACKAGE}:index:TemporalWorker"

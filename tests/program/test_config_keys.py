@@ -15,7 +15,7 @@ from tools import specgen
 from tools.mockstack import run_stack
 
 ROOT = Path(__file__).resolve().parents[2]
-SCHEMAS = ROOT.parent / "shared" / "schemas"
+SCHEMAS = ROOT / "tests" / "data" / "schemas"
 
 
 def project_schema_validator() -> jsonschema.protocols.Validator:
