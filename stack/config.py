@@ -57,6 +57,13 @@ def load(config: pulumi.Config) -> StackConfig:
     """Read and check every key; raise ValueError naming the first bad one."""
     refuse_unknown_keys(config.name)
     raw = {name: config.get(name) for name in KEYS}
+    for setting in spec.SETTINGS:
+        if setting.config and setting.secret and raw[setting.name] not in (None, "") \
+                and not is_secret(key(setting.name)):
+            raise ValueError(
+                f"{key(setting.name)}: is stored in plain text in the stack's config; set it "
+                f"again as a secret, e.g. `pulumi config set --secret {setting.name} < FILE`, "
+                "and rotate it, since the plain value may already have been shared")
     try:
         resolved = spec.resolve(raw, "config")
     except spec.Invalid as err:
@@ -67,6 +74,12 @@ def load(config: pulumi.Config) -> StackConfig:
     secrets = {n: config.get_secret(n).apply(lambda text, s=spec.BY_NAME[n]: spec.parse(s, text))
                for n, v in resolved.values.items() if spec.BY_NAME[n].secret and v is not None}
     return StackConfig(values, secrets, tuple(resolved.values["secretEnv"] or ()))
+
+
+def is_secret(full_key: str) -> bool:
+    """Whether the CLI reports the key as set with `--secret` (encrypted in the stack file)."""
+    return (runtime_config.is_config_secret(full_key)
+            or full_key in runtime_config.get_config_secret_keys_env())
 
 
 def refuse_unknown_keys(namespace: str = PROJECT) -> None:

@@ -23,6 +23,8 @@ component), for component tests.
 from __future__ import annotations
 
 import asyncio
+import base64
+import hashlib
 import json
 import logging
 import runpy
@@ -46,6 +48,7 @@ PROJECT = "temporal-worker"
 SECRET_KEYS: tuple[str, ...] = tuple(s.name for s in spec.SETTINGS if s.config and s.secret)
 PLACEHOLDER_DIGEST = "sha256:" + "0" * 64
 IMAGE_TYPE = "docker:index/image:Image"
+RANDOM_BYTES_TYPE = "random:index/randomBytes:RandomBytes"
 
 
 
@@ -69,6 +72,8 @@ class MockResource:
     """Paths (tuples of keys / indexes) into `inputs` that arrived marked secret; see is_secret."""
     alias_types: tuple = ()
     """Types the resource was known as before (its aliases), so old stacks keep it."""
+    secret_outputs: tuple = ()
+    """Outputs the program asked the engine to store as secrets (additionalSecretOutputs)."""
 
     def is_secret(self, *path: Any) -> bool:
         """True when the input at `path` is secret (Pulumi marks a whole object secret when any
@@ -184,7 +189,12 @@ class _Mocks(pulumi_mocks.Mocks):
 
     def new_resource(self, args: pulumi_mocks.MockResourceArgs) -> tuple[str, dict]:
         state = dict(args.inputs)
-        if args.typ == IMAGE_TYPE:
+        if args.typ == RANDOM_BYTES_TYPE:
+            # Stands for bytes the provider draws once and keeps in state: fixed per name.
+            value = hashlib.sha256(f"random:{args.name}".encode()).digest()
+            value = value[:int(_unwrap(args.inputs.get("length", 32)))]
+            state.update(base64=base64.b64encode(value).decode(), hex=value.hex())
+        elif args.typ == IMAGE_TYPE:
             repository = _repository(_unwrap(args.inputs.get("imageName", "")))
             state["repoDigest"] = f"{repository}@{self.digest}"
         elif args.typ.startswith("kubernetes:"):
@@ -214,7 +224,8 @@ class _RecordingMonitor(pulumi_mocks.MockMonitor):
                     parent=request.parent, custom=bool(request.custom),
                     inputs=_unwrap(raw), secret_paths=secret_paths,
                     alias_types=tuple(a.spec.type for a in request.aliases
-                                      if a.HasField("spec") and a.spec.type)))
+                                      if a.HasField("spec") and a.spec.type),
+                    secret_outputs=tuple(request.additionalSecretOutputs)))
         return response
 
 

@@ -8,6 +8,7 @@ workflow's retry policy.
 from __future__ import annotations
 
 import asyncio
+import json
 from dataclasses import dataclass
 
 import httpx
@@ -16,10 +17,15 @@ from temporalio.exceptions import ApplicationError
 
 CHAT_HTTP_TIMEOUT_SECONDS = 30.0
 """Per-request HTTP deadline; kept below the activity's start-to-close timeout."""
+MAX_REPLY_BYTES = 1024 * 1024
+"""Most bytes of a reply body read. Temporal refuses results over 2 MB by default, so a bigger
+reply could never be returned; reading it anyway only costs memory (a 300 MB reply once took
+1.5 GiB)."""
 ERROR_AUTH = "ChatAuthError"
 ERROR_REQUEST = "ChatRequestError"
 ERROR_NOT_CONFIGURED = "ChatNotConfigured"
-NON_RETRYABLE_CHAT_ERRORS = [ERROR_AUTH, ERROR_REQUEST, ERROR_NOT_CONFIGURED]
+ERROR_TOO_LARGE = "ChatReplyTooLarge"
+NON_RETRYABLE_CHAT_ERRORS = [ERROR_AUTH, ERROR_REQUEST, ERROR_NOT_CONFIGURED, ERROR_TOO_LARGE]
 
 
 @dataclass
@@ -60,12 +66,12 @@ class ChatActivities:
         messages = ([{"role": "system", "content": request.system}] if request.system else [])
         messages.append({"role": "user", "content": request.prompt})
         async with httpx.AsyncClient(timeout=CHAT_HTTP_TIMEOUT_SECONDS) as http:
-            response = await http.post(
-                self._url,
-                headers={"Authorization": f"Bearer {self._api_key}"},
-                json={"model": request.model or self._model, "messages": messages},
-            )
-        status = response.status_code
+            async with http.stream(
+                    "POST", self._url, headers={"Authorization": f"Bearer {self._api_key}"},
+                    json={"model": request.model or self._model, "messages": messages},
+            ) as response:
+                status = response.status_code
+                body = await _read_capped(response) if status < 300 else b""
         if status in (401, 403):
             raise ApplicationError(f"chat API refused the credentials (HTTP {status})",
                                    type=ERROR_AUTH, non_retryable=True)
@@ -75,10 +81,30 @@ class ChatActivities:
         if status >= 300:
             raise ApplicationError(f"chat API unavailable (HTTP {status})", type="ChatUnavailable")
         try:
-            return response.json()["choices"][0]["message"]["content"]
+            content = json.loads(body)["choices"][0]["message"]["content"]
         except (ValueError, KeyError, IndexError, TypeError):
+            content = None
+        if not isinstance(content, str):
             raise ApplicationError("chat API returned an unexpected body",
-                                   type="ChatBadResponse") from None
+                                   type="ChatBadResponse")
+        return content
+
+
+async def _read_capped(response: httpx.Response) -> bytes:
+    """The body, or a non-retryable error as soon as it is known to exceed MAX_REPLY_BYTES
+    (asking again would pay for the same oversized answer)."""
+    too_large = ApplicationError(f"chat API reply is larger than {MAX_REPLY_BYTES} bytes, "
+                                 "more than a Temporal result may hold", type=ERROR_TOO_LARGE,
+                                 non_retryable=True)
+    declared = response.headers.get("Content-Length", "")
+    if declared.isdigit() and int(declared) > MAX_REPLY_BYTES:
+        raise too_large
+    body = bytearray()
+    async for chunk in response.aiter_bytes():
+        body += chunk
+        if len(body) > MAX_REPLY_BYTES:
+            raise too_large
+    return bytes(body)
 
 
 @activity.defn(name="process_batch")

@@ -8,12 +8,18 @@ a value refused here was already refused by `pulumi preview`. Every problem beco
 from __future__ import annotations
 
 import os
+import re
+import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 import temporal_worker_spec as spec
 from temporalio.envconfig import ClientConfig
+
+
+CONFIG_FILE_ENV = "TEMPORAL_CONFIG_FILE"
+"""temporalio.envconfig's TOML profile file, read as well as the variables."""
 
 
 class SettingsError(ValueError):
@@ -62,6 +68,24 @@ class Settings:
         return f"Settings({shown})"
 
 
+def _check_config_file(env: Mapping[str, str]) -> None:
+    """A TOML profile file (temporalio.envconfig) must parse; say where it does not, never what
+    the line holds."""
+    path = env.get(CONFIG_FILE_ENV)
+    if not path:
+        return
+    try:
+        with open(path, "rb") as handle:
+            tomllib.load(handle)
+    except OSError as err:
+        raise SettingsError(f"{CONFIG_FILE_ENV}: cannot read {path}: {err.strerror}") from None
+    except tomllib.TOMLDecodeError as err:
+        where = re.search(r"\(at line \d+, column \d+\)", str(err))
+        raise SettingsError(f"{CONFIG_FILE_ENV}: {path} is not valid TOML "
+                            f"{where[0] if where else ''}; its content is not shown because "
+                            "it may hold credentials") from None
+
+
 def load(environ: Mapping[str, str] | None = None) -> Settings:
     """Parse and validate the worker's settings from `environ` (default: `os.environ`)."""
     try:
@@ -77,9 +101,15 @@ def load(environ: Mapping[str, str] | None = None) -> Settings:
                 env.pop(s.env, None)
             else:
                 env[s.env] = s.kind.text(values[s.name])
+    _check_config_file(env)
     try:
         connect_config = ClientConfig.load_client_connect_config(override_env_vars=env)
-    except Exception as err:  # the bridge's errors name the file or value, not its content
+    except Exception as err:
+        if env.get(CONFIG_FILE_ENV):
+            # The SDK's message quotes the offending line, which may hold an api_key.
+            raise SettingsError(f"{CONFIG_FILE_ENV}: {env[CONFIG_FILE_ENV]} cannot be used "
+                                f"({type(err).__name__}); its content is not shown because it "
+                                "may hold credentials") from None
         raise SettingsError(f"Temporal client config: {type(err).__name__}: {err}") from None
     warnings = tuple(w.message(lambda name: spec.BY_NAME[name].env or name)
                      for w in resolved.warnings)

@@ -4,7 +4,9 @@ TemporalWorker composes them; teams that build their own Deployment can call the
 Everything that crosses to the worker process comes from `temporal_worker_spec`.
 """
 
+import base64
 import hashlib
+import hmac
 import inspect
 import json
 import re
@@ -24,6 +26,7 @@ COMPONENT_POD_FIELDS = frozenset({"containers", "volumes", "automount_service_ac
 DEDICATED_POD_FIELDS = ("node_selector", "tolerations", "affinity", "priority_class_name",
                         "service_account_name")
 HEALTH_PORT_NAME = "health"
+CHECKSUM_ANNOTATION = "checksum/secrets"
 METRICS_PORT_NAME = "metrics"
 TLS_VOLUME = "temporal-tls"
 SERVER_CA_VOLUME = "temporal-server-ca"
@@ -64,7 +67,7 @@ def worker_env(settings: Mapping[str, pulumi.Input[Any]], *, tls: pulumi.Input[b
     plain: dict[str, pulumi.Input[str]] = {}
     for s in spec.SETTINGS:
         value = settings.get(s.name)
-        if s.env and value is not None:
+        if s.env and not s.secret and value is not None:  # secrets arrive as secret_refs
             plain[s.env] = pulumi.Output.from_input(value).apply(s.kind.text) \
                 if isinstance(value, pulumi.Output) else s.kind.text(value)
     plain[spec.TLS.env] = pulumi.Output.from_input(tls).apply(spec.TLS.kind.text)
@@ -140,6 +143,12 @@ def probes(probe_mode: str) -> dict[str, k8s.core.v1.ProbeArgs]:
     }
 
 
+def scrape_annotations() -> dict[str, str]:
+    """Where Prometheus (without the Operator) finds the worker's metrics."""
+    return {"prometheus.io/scrape": "true", "prometheus.io/port": str(contract.METRICS_PORT),
+            "prometheus.io/path": contract.METRICS_PATH}
+
+
 def pod_security_context() -> k8s.core.v1.PodSecurityContextArgs:
     """The restricted Pod Security Standard at pod level, as the worker image's user."""
     return k8s.core.v1.PodSecurityContextArgs(
@@ -165,14 +174,19 @@ def container_security_context() -> k8s.core.v1.SecurityContextArgs:
     )
 
 
-def rollout_checksum(contents: Sequence[pulumi.Input[str]]) -> pulumi.Output[str]:
-    """sha256 over all contents together, as a non-secret Output.
+def rollout_checksum(contents: Sequence[pulumi.Input[str]],
+                     key: pulumi.Input[str]) -> pulumi.Output[str]:
+    """HMAC-SHA256 of all contents together under `key` (base64), as a non-secret Output.
 
-    The digest of high-entropy material (keys, certs, API keys) does not reveal it, so it is safe
-    to store in plain text; leaving it secret would make the whole Deployment spec secret.
+    Anyone allowed to read Deployments can read the annotation. A plain hash of a guessable
+    value (a 4-digit PIN in a Secret) is reversed by trying every candidate; keyed with a random
+    key kept secret in the stack's state, it reveals nothing, and any change still changes it.
+    Leaving it secret instead would make the whole Deployment spec secret.
     """
-    digest = pulumi.Output.all(*contents).apply(
-        lambda values: hashlib.sha256(json.dumps(list(values)).encode()).hexdigest())
+    digest = pulumi.Output.all(key, *contents).apply(
+        lambda values: hmac.new(base64.b64decode(values[0]),
+                                json.dumps(list(values[1:])).encode(),
+                                hashlib.sha256).hexdigest())
     return pulumi.Output.unsecret(digest)
 
 

@@ -10,6 +10,7 @@ from typing import Any, NotRequired, Optional, TypedDict
 
 import pulumi
 import pulumi_kubernetes as k8s
+import pulumi_random as random
 
 import temporal_worker_spec as spec
 from temporal_worker_k8s import pod
@@ -113,7 +114,7 @@ class TemporalWorkerArgs(TypedDict):
     pod_spec: NotRequired[Mapping[str, Any]]
     """Other PodSpec fields in Kubernetes API form (e.g. hostAliases, dnsConfig); fields the component sets are refused."""
     restart_on: NotRequired[Sequence[pulumi.Input[str]]]
-    """Values whose change rolls the pods, e.g. the referenced Secrets' contents; only a sha256 is stored."""
+    """Values whose change rolls the pods, e.g. the referenced Secrets' contents; only an HMAC under a random key kept secret in state is stored."""
     version: NotRequired[str]
     """Value of the app.kubernetes.io/version label (e.g. the image tag); unset leaves it out."""
     app_name: NotRequired[str]
@@ -141,6 +142,14 @@ class TemporalWorker(pulumi.ComponentResource):
         if args.get("version"):
             labels["app.kubernetes.io/version"] = pod.label_value(args["version"])
 
+        annotations = {**args.get("annotations", {}), **pod.scrape_annotations()}
+        if args.get("restart_on"):
+            # Keys the rollout checksum so that reading it reveals nothing about the Secrets.
+            key = random.RandomBytes(f"{name}-rollout-key", length=32,
+                                     opts=pulumi.ResourceOptions(parent=self))
+            annotations[pod.CHECKSUM_ANNOTATION] = pod.rollout_checksum(args["restart_on"],
+                                                                        key.base64)
+
         namespace = args["namespace"]
         depends_on: list[pulumi.Resource] = []
         if args.get("create_namespace"):
@@ -164,8 +173,7 @@ class TemporalWorker(pulumi.ComponentResource):
                 revision_history_limit=10,
                 progress_deadline_seconds=600,
                 template=k8s.core.v1.PodTemplateSpecArgs(
-                    metadata=k8s.meta.v1.ObjectMetaArgs(labels=labels,
-                                                        annotations=_annotations(args)),
+                    metadata=k8s.meta.v1.ObjectMetaArgs(labels=labels, annotations=annotations),
                     spec=_pod_spec(args, settings)),
             ),
             opts=pulumi.ResourceOptions(parent=self, depends_on=depends_on))
@@ -196,8 +204,11 @@ def _checked_settings(args: TemporalWorkerArgs) -> dict[str, Any]:
     given = {s.name: args.get(s.python_name) for s in spec.SETTINGS
              if spec.on_side(s, "arg") and args.get(s.python_name) is not None}
     unknown = frozenset(n for n, v in given.items() if isinstance(v, pulumi.Output))
+    references = frozenset(s.name for s in spec.SETTINGS
+                           if s.arg and s.secret and args.get(s.python_name))
     resolved = spec.resolve({n: s.kind.text(given[n]) for n, s in spec.BY_NAME.items()
-                             if n in given and n not in unknown}, "arg", unknown).values
+                             if n in given and n not in unknown}, "arg", unknown,
+                            references).values
     for setting_name in unknown:
         setting = spec.BY_NAME[setting_name]
         resolved[setting_name] = given[setting_name].apply(
@@ -213,18 +224,6 @@ def _checked_settings(args: TemporalWorkerArgs) -> dict[str, Any]:
         raise ValueError(f"labels: {label} is set by the component")
     pod.pod_spec_fields(args.get("pod_spec", {}))
     return resolved
-
-
-def _annotations(args: TemporalWorkerArgs) -> dict[str, pulumi.Input[str]]:
-    annotations: dict[str, pulumi.Input[str]] = {
-        **args.get("annotations", {}),
-        "prometheus.io/scrape": "true",
-        "prometheus.io/port": str(contract.METRICS_PORT),
-        "prometheus.io/path": contract.METRICS_PATH,
-    }
-    if args.get("restart_on"):
-        annotations["checksum/secrets"] = pod.rollout_checksum(args["restart_on"])
-    return annotations
 
 
 def _pod_spec(args: TemporalWorkerArgs, settings: Mapping[str, Any]) -> k8s.core.v1.PodSpecArgs:

@@ -52,15 +52,25 @@ def parse(setting: Setting, text: str | None) -> Any:
         raise Invalid(setting.name, reason) from None
 
 
+REFERENCE = "<a reference to a Kubernetes Secret>"
+"""The value a secret setting has on the component's side, where it is given as a reference."""
+
+
 def resolve(raw: Mapping[str, str | None], side: Side,
-            unknown: frozenset[str] = frozenset()) -> Resolved:
+            unknown: frozenset[str] = frozenset(),
+            references: frozenset[str] = frozenset()) -> Resolved:
     """Parse, default and cross-check every setting of `side` from `raw` (name -> text).
 
     Names in `unknown` have values not known yet (Pulumi Outputs during a preview): they are
     left out of the result, and the required checks and rules that need them are skipped.
+    Secret settings named in `references` are given as references to Secrets (the component's
+    side): they count as set, as REFERENCE, without a value to parse.
     """
     settings = [s for s in SETTINGS if on_side(s, side) and s.name not in unknown]
     values = {s.name: parse(s, raw.get(s.name)) for s in settings}
+    if side == "arg":
+        values.update({s.name: REFERENCE if s.name in references else None
+                       for s in SETTINGS if s.arg and s.secret})
     for s in settings:
         if values[s.name] is None and s.required:
             unless = BY_NAME.get(s.required_unless or "")

@@ -9,6 +9,9 @@ tests check everything else against it). Standard library only: the worker image
 
 from __future__ import annotations
 
+import ipaddress
+import re
+import urllib.parse
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -83,9 +86,10 @@ class Invalid(ValueError):
         self.reason = reason
 
     def message(self, label: Callable[[str], str]) -> str:
-        """`<label of the setting>: <reason>`, with every `{name}` in the reason labelled."""
-        names = {s.name: label(s.name) for s in SETTINGS}
-        return f"{label(self.setting)}: {self.reason.format_map(names)}"
+        """`<label of the setting>: <reason>`, with every `{name}` of a setting labelled."""
+        reason = re.sub(r"\{(\w+)\}", lambda m: label(m[1]) if m[1] in BY_NAME else m[0],
+                        self.reason)
+        return f"{label(self.setting)}: {reason}"
 
 
 # --- The settings --------------------------------------------------------------------------
@@ -280,6 +284,27 @@ def _ports_differ(values: Mapping[str, Any]) -> None:
         raise Invalid("metricsPort", f"must differ from {{healthPort}} ({values['healthPort']})")
 
 
+def _api_key_needs_tls(values: Mapping[str, Any]) -> None:
+    if values.get("temporalApiKey") is not None and values.get("tls") is False:
+        raise Invalid("tls", "is false while {temporalApiKey} is set: the API key would be sent "
+                             "in cleartext; turn TLS on (or leave it unset) or remove the key")
+
+
+def _chat_key_needs_https(values: Mapping[str, Any]) -> None:
+    url = values.get("chatgptBaseUrl")
+    if values.get("chatgptApiKey") is None or not url or not url.startswith("http://"):
+        return
+    host = urllib.parse.urlsplit(url).hostname or ""
+    try:
+        loopback = host == "localhost" or ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        loopback = False
+    if not loopback:
+        raise Invalid("chatgptBaseUrl", f"is http:// to {host}, not this machine, while "
+                                        "{chatgptApiKey} is set: the key would be sent in "
+                                        "cleartext; use https://")
+
+
 RULES: tuple[Rule, ...] = (
     _together("tlsCert", "tlsKey", "mTLS needs both"),
     Rule(("tlsCert", "tlsKey"), _client_pair, "`tlsKey` is the key of `tlsCert`'s leaf."),
@@ -290,6 +315,10 @@ RULES: tuple[Rule, ...] = (
          "With `devServer`, no remote connection setting may be set."),
     Rule(("healthPort", "metricsPort"), _ports_differ, "Health and metrics ports differ."),
     _together("deploymentName", "buildId", "worker versioning needs both"),
+    Rule(("temporalApiKey", "tls"), _api_key_needs_tls,
+         "`temporalApiKey` is never sent without TLS (`tls` false is refused with it)."),
+    Rule(("chatgptApiKey", "chatgptBaseUrl"), _chat_key_needs_https,
+         "`chatgptApiKey` is sent only over https:// (http:// only to this machine's loopback)."),
 )
 
 ALIASES: Mapping[str, str] = {alias: s.env for s in SETTINGS for alias in s.aliases if s.env}

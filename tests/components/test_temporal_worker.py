@@ -78,12 +78,16 @@ def test_tuning_inputs_reach_the_worker_env():
     assert env[spec.MAX_CONCURRENT_WORKFLOW_TASKS.env]["value"] == "3"
 
 
-def test_api_key_alone_turns_tls_on_and_tls_can_be_forced_off():
+def test_api_key_alone_turns_tls_on_and_tls_off_is_refused_with_it():
     key = {"name": "k", "key": "v"}
     assert env_of(build(temporal_api_key=key), "billing-deployment")[spec.TLS.env]["value"] \
         == "true"
-    assert env_of(build(temporal_api_key=key, tls=False),
-                  "billing-deployment")[spec.TLS.env]["value"] == "false"
+    with pytest.raises(ValueError, match="TemporalWorker billing: tls: is false while "
+                                         "temporalApiKey is set: the API key would be sent in "
+                                         "cleartext") as caught:
+        build(temporal_api_key=key, tls=False)
+    assert caught.value.registered_resources == ()
+    assert env_of(build(tls=False), "billing-deployment")[spec.TLS.env]["value"] == "false"
 
 
 def test_two_workers_in_one_namespace_do_not_select_each_other():

@@ -6,8 +6,12 @@ import datetime
 import json
 
 import pytest
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import dsa, ec, ed448, ed25519, rsa
+from cryptography.x509.oid import ExtendedKeyUsageOID
 
 from tests.program.helpers import TEMPORAL_API_KEY, Pki, pem
+from tools import mockstack
 from tools.mockstack import run_stack
 
 GARBAGE_PEM = ("-----BEGIN CERTIFICATE-----\nTOPSECRETnotbase64atall0123456789\n"
@@ -200,3 +204,126 @@ def test_registry_user_without_password_is_rejected(prod_config):
 def test_image_repository_with_tag_or_digest_is_rejected(prod_config, repository, reason):
     assert_rejected({**prod_config, "imageRepository": repository}, "imageRepository",
                     reason=reason)
+
+
+# --- Certificates and keys the Temporal SDK's TLS stack cannot use ---------------------------
+
+def _chain(*issued_and_cas) -> str:
+    return "".join(x.cert_path.read_text() for x in issued_and_cas)
+
+
+def test_a_chain_with_an_expired_intermediate_is_refused(prod_config, pki: Pki, cert_factory):
+    now = datetime.datetime.now(datetime.timezone.utc)
+    intermediate = cert_factory.ca("expired-intermediate", issuer=pki.ca,
+                                   not_after=now - datetime.timedelta(days=1))
+    leaf = cert_factory.issue(intermediate, "leaf-of-expired")
+    message = assert_rejected({**prod_config, "tlsCert": _chain(leaf, intermediate),
+                               "tlsKey": leaf.key_path.read_text()}, "tlsCert",
+                              reason="CN=expired-intermediate, 2 of 2) that expired on",
+                              secrets=(leaf.key_path.read_text(),))
+    assert "CN=leaf-of-expired" not in message
+
+
+def test_a_chain_in_the_wrong_order_says_so(prod_config, pki: Pki, cert_factory):
+    intermediate = cert_factory.ca("order-intermediate", issuer=pki.ca)
+    leaf = cert_factory.issue(intermediate, "order-leaf")
+    good = {**prod_config, "tlsCert": _chain(leaf, intermediate),
+            "tlsKey": leaf.key_path.read_text()}
+    run_stack(good, stack="prod")  # leaf first, then its issuer: fine
+    assert_rejected({**good, "tlsCert": _chain(intermediate, leaf)}, "tlsCert",
+                    reason="is not in order: certificate 1 (CN=order-intermediate) is not "
+                           "issued by certificate 2 (CN=order-leaf); put the client "
+                           "certificate first")
+
+
+@pytest.mark.parametrize("name, make", [
+    ("rsa-1024", lambda: rsa.generate_private_key(65537, 1024)),
+    ("p-521", lambda: ec.generate_private_key(ec.SECP521R1())),
+    ("secp256k1", lambda: ec.generate_private_key(ec.SECP256K1())),
+    ("ed448", lambda: ed448.Ed448PrivateKey.generate()),
+])
+def test_keys_the_sdks_tls_stack_cannot_parse_are_refused(prod_config, pki: Pki, cert_factory,
+                                                         name, make):
+    issued = cert_factory.issue(pki.ca, f"key-{name}", key=make())
+    key_pem = issued.key_path.read_text()
+    assert_rejected({**prod_config, "tlsCert": issued.cert_path.read_text(), "tlsKey": key_pem},
+                    "tlsCert", reason="which the Temporal SDK's TLS stack cannot use",
+                    secrets=(key_pem,))
+
+
+def test_a_dsa_key_is_refused(prod_config):
+    key_pem = dsa.generate_private_key(2048).private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+        serialization.NoEncryption()).decode()
+    assert_rejected({**prod_config, "tlsKey": key_pem}, "tlsKey",
+                    reason="is a DSA key, which the Temporal SDK's TLS stack cannot use",
+                    secrets=(key_pem,))
+
+
+def test_a_key_of_an_unknown_algorithm_gets_a_clear_error(prod_config):
+    # PKCS#8 with a GOST R 34.10-2012 algorithm identifier, which cryptography cannot read.
+    key_pem = ("-----BEGIN PRIVATE KEY-----\n"
+               "MDMCAQAwCgYIKoUDBwEBAQEEIgQgERERERERERERERERERERERERERERERERERERERERERE=\n"
+               "-----END PRIVATE KEY-----\n")
+    assert_rejected({**prod_config, "tlsKey": key_pem}, "tlsKey",
+                    reason="holds a key of an unknown algorithm (1.2.643.7.1.1.1.1)",
+                    secrets=(key_pem,))
+
+
+@pytest.mark.parametrize("name, make, key_format", [
+    ("rsa-2048-pkcs1", lambda: rsa.generate_private_key(65537, 2048),
+     serialization.PrivateFormat.TraditionalOpenSSL),
+    ("p-384-sec1", lambda: ec.generate_private_key(ec.SECP384R1()),
+     serialization.PrivateFormat.TraditionalOpenSSL),
+    ("ed25519-pkcs8", lambda: ed25519.Ed25519PrivateKey.generate(),
+     serialization.PrivateFormat.PKCS8),
+])
+def test_keys_the_sdk_can_use_are_accepted_in_every_format(prod_config, pki: Pki, cert_factory,
+                                                           name, make, key_format):
+    issued = cert_factory.issue(pki.ca, f"usable-{name}", key=make(), key_format=key_format)
+    run_stack({**prod_config, "tlsCert": issued.cert_path.read_text(),
+               "tlsKey": issued.key_path.read_text()}, stack="prod")
+
+
+def test_a_client_cert_not_for_client_authentication_is_refused(prod_config, pki: Pki,
+                                                               cert_factory):
+    issued = cert_factory.issue(pki.ca, "server-only-eku",
+                                usage=[ExtendedKeyUsageOID.SERVER_AUTH])
+    assert_rejected({**prod_config, "tlsCert": issued.cert_path.read_text(),
+                     "tlsKey": issued.key_path.read_text()}, "tlsCert",
+                    reason="extendedKeyUsage lacks clientAuth, so the server will refuse it")
+    no_usage = cert_factory.issue(pki.ca, "no-eku", usage=[])
+    run_stack({**prod_config, "tlsCert": no_usage.cert_path.read_text(),
+               "tlsKey": no_usage.key_path.read_text()}, stack="prod")
+
+
+def test_a_server_ca_holding_a_private_key_is_refused_without_echoing_it(prod_config, pki):
+    bundle = prod_config["tlsServerCa"] + pki.key_pem
+    assert_rejected({**prod_config, "tlsServerCa": bundle}, "tlsServerCa",
+                    reason="contains a private key; this setting is not secret",
+                    secrets=(pki.key_pem,))
+
+
+# --- Secrets set without --secret, and credentials that would travel in cleartext -----------
+
+@pytest.mark.parametrize("key", ["tlsKey", "temporalApiKey", "chatgptApiKey",
+                                 "registryPassword", "secretEnv"])
+def test_a_secret_key_set_without_secret_is_refused_with_the_fix(prod_config, key):
+    secrets = tuple(k for k in mockstack.SECRET_KEYS if k != key)
+    with pytest.raises(ValueError) as caught:
+        run_stack(prod_config, stack="prod", secret_keys=secrets)
+    message = str(caught.value)
+    assert message.startswith(f"temporal-worker:{key}: is stored in plain text"), message
+    assert f"pulumi config set --secret {key}" in message
+    assert caught.value.registered_resources == ()
+    for line in filter(None, prod_config[key].splitlines()):
+        if "-----" not in line:
+            assert line not in message
+
+
+def test_a_chat_key_is_refused_over_plain_http_to_another_host(prod_config):
+    assert_rejected({**prod_config, "chatgptBaseUrl": "http://llm.internal.example:8000/v1"},
+                    "chatgptBaseUrl", reason="is http:// to llm.internal.example, not this "
+                    "machine, while temporal-worker:chatgptApiKey is set",
+                    secrets=(prod_config["chatgptApiKey"],))
+    run_stack({**prod_config, "chatgptBaseUrl": "http://127.0.0.1:8000/v1"}, stack="prod")

@@ -224,3 +224,21 @@ def test_api_keys_piped_from_files_lose_their_trailing_newline(prod_config):
     assert secrets_by_name(run)[API_KEY_SECRET].get("stringData") == {
         "TEMPORAL_API_KEY": TEMPORAL_API_KEY}
     assert secrets_by_name(run)[API_KEY_SECRET].is_secret("stringData", "TEMPORAL_API_KEY")
+
+
+def test_checksum_is_keyed_so_a_guessable_secret_cannot_be_recovered(prod_config):
+    """Anyone with `view` on Deployments reads the annotation. With a plain sha256 over the
+    Secrets' contents, a 4-digit PIN in secretEnv comes back by trying all 10,000 of them."""
+    config = {**prod_config, "secretEnv": json.dumps({"PIN": "4821"})}
+    run = run_stack(config, stack="prod")
+    known = [config["tlsCert"], config["tlsKey"], config["tlsServerCa"],
+             config["temporalApiKey"], config["chatgptApiKey"]]
+    value = checksum(run)
+    for guess in (f"{n:04d}" for n in range(10_000)):
+        assert hashlib.sha256(json.dumps(known + [guess]).encode()).hexdigest() != value
+    key = run.one("random:index/randomBytes:RandomBytes")
+    assert key.parent == run.one("temporal-worker-k8s:index:TemporalWorker").urn
+    assert {"base64", "hex"} <= set(key.secret_outputs), "the key must be secret in state"
+    assert key.get("length") == 32
+    changed = run_stack({**config, "secretEnv": json.dumps({"PIN": "4822"})}, stack="prod")
+    assert checksum(changed) != value, "rotating a referenced Secret must still roll the pods"

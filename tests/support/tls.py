@@ -47,11 +47,6 @@ def _write(path: Path, data: bytes) -> Path:
     return path
 
 
-def _key_pem(key: ec.EllipticCurvePrivateKey) -> bytes:
-    return key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
-                             serialization.NoEncryption())
-
-
 class CertFactory:
     """Makes CAs and leaf certificates under one directory."""
 
@@ -59,40 +54,53 @@ class CertFactory:
         self.directory = Path(directory)
         self.directory.mkdir(parents=True, exist_ok=True)
 
-    def ca(self, name: str = "test-ca") -> CA:
+    def ca(self, name: str = "test-ca", *, issuer: CA | None = None,
+           not_after: datetime.datetime | None = None) -> CA:
+        """A self-signed CA, or an intermediate CA signed by `issuer`."""
         key = ec.generate_private_key(ec.SECP256R1())
         cert = (x509.CertificateBuilder()
-                .subject_name(_name(name)).issuer_name(_name(name))
+                .subject_name(_name(name)).issuer_name(issuer.cert.subject if issuer else
+                                                       _name(name))
                 .public_key(key.public_key()).serial_number(x509.random_serial_number())
-                .not_valid_before(_NOW - datetime.timedelta(days=1))
-                .not_valid_after(_NOW + datetime.timedelta(days=30))
+                .not_valid_before(_NOW - datetime.timedelta(days=10))
+                .not_valid_after(not_after or _NOW + datetime.timedelta(days=30))
                 .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
                 .add_extension(x509.KeyUsage(False, False, False, False, False, True, True, False,
                                              False), critical=True)
                 .add_extension(x509.SubjectKeyIdentifier.from_public_key(key.public_key()),
                                critical=False)
-                .sign(key, hashes.SHA256()))
+                .sign(issuer.key if issuer else key, hashes.SHA256()))
         path = _write(self.directory / f"{name}.pem", cert.public_bytes(serialization.Encoding.PEM))
         return CA(name, key, cert, path)
 
     def issue(self, ca: CA, name: str, *, server: bool = False,
               not_before: datetime.datetime | None = None,
-              not_after: datetime.datetime | None = None, v1: bool = False) -> Issued:
-        """A leaf cert for a client (default) or a server (SAN 127.0.0.1 and localhost)."""
-        key = ec.generate_private_key(ec.SECP256R1())
+              not_after: datetime.datetime | None = None, v1: bool = False,
+              key=None, usage: list | None = None,
+              key_format=serialization.PrivateFormat.PKCS8) -> Issued:
+        """A leaf cert for a client (default) or a server (SAN 127.0.0.1 and localhost).
+
+        `key` (default: a new P-256 key) may be any key cryptography can sign for; `usage`
+        replaces the extendedKeyUsage OIDs ([] leaves the extension out); `key_format` is how
+        the key file is written (PKCS8, TraditionalOpenSSL for PKCS#1/SEC1).
+        """
+        key = key or ec.generate_private_key(ec.SECP256R1())
         builder = (x509.CertificateBuilder()
                    .subject_name(_name(name)).issuer_name(ca.cert.subject)
                    .public_key(key.public_key()).serial_number(x509.random_serial_number())
                    .not_valid_before(not_before or _NOW - datetime.timedelta(hours=1))
                    .not_valid_after(not_after or _NOW + datetime.timedelta(days=7)))
         if not v1:
-            usage = ExtendedKeyUsageOID.SERVER_AUTH if server else ExtendedKeyUsageOID.CLIENT_AUTH
+            if usage is None:
+                usage = [ExtendedKeyUsageOID.SERVER_AUTH if server
+                         else ExtendedKeyUsageOID.CLIENT_AUTH]
             builder = (builder
                        .add_extension(x509.BasicConstraints(ca=False, path_length=None),
                                       critical=True)
-                       .add_extension(x509.ExtendedKeyUsage([usage]), critical=False)
                        .add_extension(x509.AuthorityKeyIdentifier.from_issuer_public_key(
                            ca.key.public_key()), critical=False))
+            if usage:
+                builder = builder.add_extension(x509.ExtendedKeyUsage(usage), critical=False)
             if server:
                 builder = builder.add_extension(x509.SubjectAlternativeName([
                     x509.DNSName("localhost"),
@@ -102,7 +110,8 @@ class CertFactory:
         cert = x509.load_der_x509_certificate(der)
         cert_path = _write(self.directory / f"{name}.crt",
                            cert.public_bytes(serialization.Encoding.PEM))
-        key_path = _write(self.directory / f"{name}.key", _key_pem(key))
+        key_path = _write(self.directory / f"{name}.key", key.private_bytes(
+            serialization.Encoding.PEM, key_format, serialization.NoEncryption()))
         return Issued(cert_path, key_path, cert)
 
     def expired(self, ca: CA, name: str = "expired-client") -> Issued:

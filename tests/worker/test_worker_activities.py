@@ -8,8 +8,9 @@ import pytest
 from temporalio.exceptions import ApplicationError
 from temporalio.testing import ActivityEnvironment
 
-from worker.activities import (ERROR_AUTH, ERROR_NOT_CONFIGURED, ERROR_REQUEST, BatchRequest,
-                               ChatActivities, ChatRequest, process_batch)
+from worker.activities import (ERROR_AUTH, ERROR_NOT_CONFIGURED, ERROR_REQUEST,
+                               ERROR_TOO_LARGE, MAX_REPLY_BYTES, NON_RETRYABLE_CHAT_ERRORS,
+                               BatchRequest, ChatActivities, ChatRequest, process_batch)
 
 KEY = "sk-unit-test-key"
 
@@ -70,3 +71,24 @@ async def test_batch_heartbeats_progress_and_resumes_from_it():
     resumed.on_heartbeat = lambda *details: beats.append(details[0])
     assert await resumed.run(process_batch, BatchRequest(name="b", items=5)) == 5
     assert beats == [3, 4, 5]
+
+
+@pytest.mark.parametrize("declare_length", [True, False], ids=["content-length", "chunked"])
+async def test_an_oversized_chat_reply_is_not_read_and_not_retried(chat_server, declare_length):
+    chat_server.reply_bytes, chat_server.declare_length = 50 * 1024 * 1024, declare_length
+    with pytest.raises(ApplicationError) as raised:
+        await ActivityEnvironment().run(_chat(chat_server).chat_completion,
+                                        ChatRequest(prompt="hi"))
+    assert (raised.value.type, raised.value.non_retryable) == (ERROR_TOO_LARGE, True)
+    assert ERROR_TOO_LARGE in NON_RETRYABLE_CHAT_ERRORS
+    # Reading stops at once (declared length) or just past the limit (streamed); the server
+    # could still write what the kernel's socket buffers took (a few MiB on loopback), far
+    # from the 50 MiB it offered.
+    assert chat_server.bytes_sent < 20 * 1024 * 1024, chat_server.bytes_sent
+
+
+async def test_a_reply_just_under_the_limit_is_returned(chat_server):
+    chat_server.reply_bytes = MAX_REPLY_BYTES - 100
+    reply = await ActivityEnvironment().run(_chat(chat_server).chat_completion,
+                                            ChatRequest(prompt="hi"))
+    assert len(reply) == MAX_REPLY_BYTES - 100

@@ -34,6 +34,10 @@ def _bad_cases(pki, tmp: Path) -> dict[str, tuple[dict[str, str], str, str]]:
     good = pki["good"]
     not_pem = tmp / "not.pem"
     not_pem.write_text("this is not PEM\n")
+    broken_toml = tmp / "broken.toml"
+    broken_toml.write_text(f'[profile.default]\naddress = "a:1"\napi_key = "{API_KEY}\n')
+    wrong_types = tmp / "types.toml"
+    wrong_types.write_text(f'[profile.default]\naddress = 7\napi_key = "{API_KEY}"\n')
     return {
         "missing cert file": (_tls(tmp / "nope.crt", good.key_path),
                               spec.TLS_CERT.env, "No such file"),
@@ -88,16 +92,31 @@ def _bad_cases(pki, tmp: Path) -> dict[str, tuple[dict[str, str], str, str]]:
                                           "must be an integer"),
         "build id without deployment": ({spec.BUILD_ID.env: "abc123"},
                                         spec.DEPLOYMENT_NAME.env, "required when"),
+        "empty namespace": ({spec.TEMPORAL_NAMESPACE.env: ""}, spec.TEMPORAL_NAMESPACE.env,
+                            "must not be empty"),
+        "config file that is not TOML": ({"TEMPORAL_CONFIG_FILE": str(broken_toml)},
+                                         "TEMPORAL_CONFIG_FILE", "is not valid TOML (at line 3"),
+        "config file the SDK refuses": ({"TEMPORAL_CONFIG_FILE": str(wrong_types)},
+                                        "TEMPORAL_CONFIG_FILE", "content is not shown"),
+        "API key without TLS": ({spec.TEMPORAL_API_KEY.env: "tmprl-key", spec.TLS.env: "false"},
+                                spec.TLS.env, "would be sent in cleartext"),
+        "chat key over http to another host": (
+            {spec.CHATGPT_BASE_URL.env: "http://llm.example.com/v1"}, spec.CHATGPT_BASE_URL.env,
+            "would be sent in cleartext"),
     }
 
 
-CASES = ["missing cert file", "missing key file", "unreadable cert file", "cert without key", "cert not PEM",
-         "key not PEM", "key is a cert", "key of another cert", "expired cert",
+# Every case of _bad_cases, by name (the table needs the PKI fixture, so names are listed here).
+CASES = ["missing cert file", "missing key file", "unreadable cert file", "cert without key",
+         "cert not PEM", "key not PEM", "key is a cert", "key of another cert", "expired cert",
          "not yet valid cert", "v1 cert", "server CA not PEM", "alias cert missing",
-         "alias conflicts", "TLS flag neither true nor false", "address without port", "unknown log format", "unknown log level",
-         "health port not a number", "metrics port out of range", "same health and metrics port",
+         "alias conflicts", "TLS flag neither true nor false", "address without port",
+         "unknown log format", "unknown log level", "health port not a number",
+         "metrics port out of range", "same health and metrics port",
          "negative shutdown seconds", "shutdown seconds not a number",
-         "build id without deployment"]
+         "build id without deployment", "empty namespace", "config file that is not TOML",
+         "config file the SDK refuses", "API key without TLS",
+         "chat key over http to another host"]
 
 
 @pytest.mark.parametrize("case", CASES)

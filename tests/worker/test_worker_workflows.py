@@ -3,15 +3,18 @@
 from __future__ import annotations
 
 import json
+import re
 import uuid
 from datetime import timedelta
+from pathlib import Path
 
 import pytest
-from temporalio.client import Client
+from temporalio.client import Client, WorkflowFailureError
+from temporalio.exceptions import ApplicationError
 
 from tools.worker_process import WorkerProcess
 import temporal_worker_spec.settings as spec
-from worker.activities import BatchRequest, ChatRequest
+from worker.activities import ERROR_TOO_LARGE, BatchRequest, ChatRequest
 from worker.workflows import BatchWorkflow, ChatWorkflow
 
 pytestmark = pytest.mark.slow
@@ -73,3 +76,27 @@ async def test_seed_article_alias_names_connect_over_mtls(temporal_server, mtls)
         assert await run_batch(temporal_server.address, task_queue) == \
             "batch b1: processed 3 of 3 items"
         assert worker.terminate() == 0
+
+
+async def test_a_300_mb_chat_reply_fails_once_without_filling_the_workers_memory(
+        temporal_server, chat_server):
+    chat_server.reply_bytes = 300 * 1024 * 1024
+    task_queue = f"tq-{uuid.uuid4()}"
+    env = {spec.TEMPORAL_ADDRESS.env: temporal_server.address, spec.TASK_QUEUE.env: task_queue,
+           spec.CHATGPT_BASE_URL.env: chat_server.base_url,
+           spec.CHATGPT_API_KEY.env: "sk-test-oversize"}
+    with WorkerProcess(env) as worker:
+        worker.wait_ready()
+        client = await Client.connect(temporal_server.address)
+        with pytest.raises(WorkflowFailureError) as failed:
+            await client.execute_workflow(
+                ChatWorkflow.run, ChatRequest(prompt="everything"), id=f"chat-{uuid.uuid4()}",
+                task_queue=task_queue, execution_timeout=RESULT_TIMEOUT)
+        peak_mib = int(re.search(r"VmHWM:\s+(\d+) kB", Path(
+            f"/proc/{worker.process.pid}/status").read_text())[1]) / 1024
+        assert worker.terminate() == 0
+    cause = failed.value.cause.cause
+    assert isinstance(cause, ApplicationError) and cause.type == ERROR_TOO_LARGE
+    assert len(chat_server.requests) == 1, "an oversized reply must not be paid for twice"
+    # Before the cap the worker read it all (1.5 GiB RSS for 300 MB); idle it uses about 70.
+    assert peak_mib < 200, f"peak RSS {peak_mib:.0f} MiB"
