@@ -54,6 +54,16 @@ class WorkerProcess(Background):
     def live(self) -> bool:
         return self._get(contract.LIVENESS_PATH) == 200
 
+    def thread_count(self) -> int:
+        """Threads of the worker process right now (Linux: /proc/<pid>/status)."""
+        status = Path(f"/proc/{self.process.pid}/status").read_text()
+        return int(next(line.split()[1] for line in status.splitlines()
+                        if line.startswith("Threads:")))
+
+    def open_files(self) -> int:
+        """File descriptors (sockets included) the worker process holds right now (Linux)."""
+        return len(os.listdir(f"/proc/{self.process.pid}/fd"))
+
     def wait_ready(self, timeout: float = 60) -> None:
         def ready() -> bool:
             if not self.running():

@@ -19,7 +19,8 @@ from temporalio.runtime import (LogForwardingConfig, LoggingConfig, PrometheusCo
 from temporalio.worker import Worker, WorkerDeploymentConfig
 
 import temporal_worker_spec.settings as spec
-from worker import activities, health, logs, settings
+from temporal_worker_spec import contract
+from worker import activities, health, logs, polls, settings
 from worker.workflows import WORKFLOWS
 
 log = logging.getLogger("worker")
@@ -31,9 +32,9 @@ CONNECT_BACKOFF_MAX_SECONDS = 30.0
 
 def build_runtime(config: settings.Settings) -> Runtime:
     """An SDK runtime whose Core logs go through Python logging (so they share the log format)
-    and which serves Prometheus metrics unless the metrics port is 0."""
+    and which serves Prometheus metrics on IPv4 and IPv6 unless the metrics port is 0."""
     port = config["metricsPort"]
-    metrics = PrometheusConfig(bind_address=f"0.0.0.0:{port}") if port else None
+    metrics = PrometheusConfig(bind_address=health.metrics_bind_address(port)) if port else None
     return Runtime(telemetry=TelemetryConfig(
         logging=LoggingConfig(
             filter=TelemetryFilter(core_level="WARN", other_level="ERROR"),
@@ -64,6 +65,29 @@ def build_worker(client: Client, config: settings.Settings) -> Worker:
     )
 
 
+# rustls errors, as seen against a real server, and what they usually mean.
+_CAUSES = (
+    ("InvalidContentType",
+     "the server did not answer with TLS: the address is probably a plaintext endpoint (a "
+     "frontend without TLS, or the wrong port); TLS is on because TEMPORAL_TLS, a client "
+     "certificate, a server CA or an API key is set"),
+    ("UnknownIssuer",
+     "the server's certificate is not signed by a CA the worker trusts; set "
+     "TEMPORAL_TLS_SERVER_CA_CERT_PATH (tlsServerCa) to its CA"),
+    ("NotValidForName",
+     "the server's certificate is not for this host name; set TEMPORAL_TLS_SERVER_NAME "
+     "(tlsServerName) to a name it is for"),
+)
+
+
+def likely_cause(error: str) -> str:
+    """` (likely cause: ...)` for connection errors whose text is cryptic, else ``."""
+    for marker, cause in _CAUSES:
+        if marker in error:
+            return f" (likely cause: {cause})"
+    return ""
+
+
 async def connect(config: settings.Settings, runtime: Runtime,
                   stop: asyncio.Event) -> Client | None:
     """Connect, retrying with backoff (not ready meanwhile); None if stopped first."""
@@ -72,9 +96,10 @@ async def connect(config: settings.Settings, runtime: Runtime,
         try:
             return await Client.connect(**config.connect_config, runtime=runtime)
         except Exception as err:
-            log.error("cannot connect to Temporal at %s (namespace %s, tls %s): %s; "
+            log.error("cannot connect to Temporal at %s (namespace %s, tls %s): %s%s; "
                       "retrying in %.0fs", config.address, config.namespace,
-                      "on" if config.tls else "off", err or type(err).__name__, delay)
+                      "on" if config.tls else "off", err or type(err).__name__,
+                      likely_cause(str(err)), delay)
         try:
             await asyncio.wait_for(stop.wait(), timeout=delay)
         except asyncio.TimeoutError:
@@ -119,6 +144,11 @@ async def run(config: settings.Settings) -> int:
             async with worker:
                 # Ready only once the worker has validated the namespace and started polling.
                 state.client, state.worker_running = client, lambda: worker.is_running
+                state.polls = polls.PollMonitor(
+                    client, config.namespace, config.task_queue,
+                    f"http://127.0.0.1:{config['metricsPort']}{contract.METRICS_PATH}"
+                    if config["metricsPort"] else None)
+                await state.polls.settle()
                 await state.check_server()
                 watcher = asyncio.create_task(state.watch_server(stop))
                 log.info("worker starting: address %s, namespace %s, task queue %s, tls %s",
@@ -145,8 +175,7 @@ async def run(config: settings.Settings) -> int:
             await asyncio.wait({watcher}, timeout=health.CHECK_TIMEOUT_SECONDS + 1)
         ticker.cancel()
         if http is not None:
-            http.shutdown()
-            http.server_close()
+            http.close()
 
 
 def main() -> int:

@@ -26,7 +26,8 @@ def check(path: str, max_age_seconds: float) -> tuple[bool, str]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m worker.probe", description=__doc__)
+    parser = argparse.ArgumentParser(prog=f"python -m {contract.PROBE_MODULE}",
+                                     description=__doc__)
     parser.add_argument("--file", default=contract.HEARTBEAT_FILE)
     parser.add_argument("--max-age", type=float, default=contract.HEARTBEAT_MAX_AGE_SECONDS)
     args = parser.parse_args(argv)
