@@ -16,6 +16,8 @@ import subprocess
 import tempfile
 import time
 import urllib.request
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -189,6 +191,26 @@ def build_and_push(context: Path, dockerfile: Path, base_image: str, registry: R
     buildah("push", "--tls-verify=false", "--digestfile", str(digest_file), local,
             f"docker://{registry.host}/{repository}:{tag}")
     return local, build_seconds, digest_file.read_text().strip()
+
+
+@contextmanager
+def working_container(reference: str) -> Iterator[str]:
+    """A buildah container of `reference` (`host:port/repo@sha256:...`), pulled from the
+    registry as a node would, removed afterwards."""
+    container = buildah("from", "--tls-verify=false", "--pull=always", "--name",
+                        f"check-{os.getpid()}-{time.monotonic_ns()}",
+                        f"docker://{reference}").stdout.strip()
+    try:
+        yield container
+    finally:
+        subprocess.run(["buildah", "--storage-driver", "vfs", "rm", container],
+                       capture_output=True)
+
+
+def run_in(container: str, *argv: str) -> subprocess.CompletedProcess:
+    """`argv` in `container` as the image's USER with its ENV; the result, whatever the exit."""
+    return subprocess.run(["buildah", "--storage-driver", "vfs", "run", "--isolation", "chroot",
+                           container, "--", *argv], capture_output=True, text=True, timeout=120)
 
 
 def unpacked_size(name: str) -> str:

@@ -11,6 +11,7 @@ import uuid
 import pytest
 from temporalio.client import Client
 
+from tests.image.oci import run_in, working_container
 from tests.image.pod import PodContainer
 from tools import conformance, render
 from worker.activities import BatchRequest, ChatRequest
@@ -28,6 +29,24 @@ def test_registry_serves_the_pushed_digest(worker_image, registry, record_proper
     digest, manifest = registry.manifest("temporal-worker", worker_image.digest)
     assert digest == worker_image.digest
     assert manifest["layers"], "image has no layers"
+
+
+def test_image_has_no_pip_or_setuptools_only_what_the_worker_imports(worker_image):
+    """Nothing installs packages at run time: pip and setuptools are in neither the worker's
+    venv nor the base interpreter under it, and no pip command is on PATH."""
+    with working_container(worker_image.reference) as container:
+        needed = run_in(container, "python", "-c", "import temporalio, httpx, cryptography")
+        assert needed.returncode == 0, needed.stderr
+        base = run_in(container, "python", "-c", "import sys; print(sys._base_executable)")
+        assert base.returncode == 0, base.stderr
+        for python in ("python", base.stdout.strip()):
+            for module in ("pip", "setuptools"):
+                result = run_in(container, python, "-c", f"import {module}")
+                assert result.returncode == 1 and "ModuleNotFoundError" in result.stderr, \
+                    f"{python} imports {module}: {result.stdout}{result.stderr}"
+        commands = run_in(container, "python", "-c", "import shutil; print([c for c in "
+                          "('pip', 'pip3', 'pip3.11', 'easy_install') if shutil.which(c)])")
+        assert commands.stdout.strip() == "[]", commands.stdout + commands.stderr
 
 
 def _stack_config(mtls, chat_server, worker_image, task_queue: str, probe_mode: str) -> dict:

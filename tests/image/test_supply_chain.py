@@ -1,0 +1,135 @@
+"""What the image is built from is pinned: the base image by digest, every Python package by
+version and hash, and the test venv runs the versions the image ships. Offline, no buildah."""
+
+from __future__ import annotations
+
+import re
+from importlib import metadata
+
+from packaging.requirements import Requirement
+from packaging.utils import canonicalize_name
+
+from tools.conformance import DOCKERFILE, WORKER_DIR
+
+LOCK = WORKER_DIR / "requirements.txt"
+PINS = WORKER_DIR / "requirements.in"
+DIGEST_PINNED = re.compile(r"^[a-z0-9][a-z0-9./_-]*(?::\d+)?(?:/[a-z0-9._-]+)*"
+                           r":(?P<tag>[\w][\w.-]*)@sha256:[0-9a-f]{64}$")
+
+
+def _dockerfile_lines() -> list[str]:
+    """The Dockerfile's lines with `\\` continuations joined."""
+    return DOCKERFILE.read_text().replace("\\\n", " ").splitlines()
+
+
+def _lock() -> dict[str, tuple[str, list[str]]]:
+    """{canonical name: (version, sha256 hashes)} of the hash-locked requirements file."""
+    entries = {}
+    for line in LOCK.read_text().replace("\\\n", " ").splitlines():
+        line = line.split("#", 1)[0].strip()
+        if not line:
+            continue
+        spec, *options = line.split()
+        name, _, version = spec.partition("==")
+        assert version, f"{LOCK.name}: {spec} is not pinned with =="
+        hashes = [o.removeprefix("--hash=sha256:") for o in options
+                  if re.fullmatch(r"--hash=sha256:[0-9a-f]{64}", o)]
+        assert len(hashes) == len(options), f"{LOCK.name}: {spec}: unexpected {options}"
+        entries[canonicalize_name(name)] = (version, hashes)
+    return entries
+
+
+def _pins() -> tuple[dict[str, str], set[str]]:
+    """({canonical name: version} of requirements.in, the direct ones: those above the
+    `# transitive` line)."""
+    pins, direct, transitive = {}, set(), False
+    for line in PINS.read_text().splitlines():
+        if line.startswith("# transitive"):
+            transitive = True
+        line = line.split("#", 1)[0].strip()
+        if line:
+            requirement = Requirement(line)
+            (specifier,) = requirement.specifier
+            assert specifier.operator == "==", f"{PINS.name}: {line} is not pinned with =="
+            name = canonicalize_name(requirement.name)
+            pins[name] = specifier.version
+            if not transitive:
+                direct.add(name)
+    return pins, direct
+
+
+def test_default_base_image_is_pinned_by_digest_with_its_tag():
+    lines = _dockerfile_lines()
+    (default,) = [line.split("=", 1)[1].strip() for line in lines
+                  if line.startswith("ARG BASE_IMAGE=")]
+    match = DIGEST_PINNED.match(default)
+    assert match, f"ARG BASE_IMAGE={default}: want name:tag@sha256:<64 hex>"
+    # The comment above the ARG names the tag, so a reader knows what the digest stands for.
+    index = next(i for i, line in enumerate(lines) if line.startswith("ARG BASE_IMAGE="))
+    comment = []
+    for line in reversed(lines[:index]):
+        if not line.startswith("#"):
+            break
+        comment.append(line)
+    assert f":{match['tag']}" in " ".join(comment), "the comment above ARG BASE_IMAGE names no tag"
+    # Every stage starts from that pinned default (or an earlier stage), never a floating tag.
+    stages: set[str] = set()
+    for line in lines:
+        if line.upper().startswith("FROM "):
+            words = line.split()
+            assert words[1] == "${BASE_IMAGE}" or words[1] in stages, line
+            if len(words) == 4 and words[2].upper() == "AS":
+                stages.add(words[3])
+
+
+def test_lock_pins_every_package_by_version_and_hash():
+    lock = _lock()
+    assert lock, f"{LOCK} names no package"
+    unhashed = sorted(name for name, (_, hashes) in lock.items() if not hashes)
+    assert not unhashed, f"{LOCK.name}: no --hash for {unhashed}"
+
+
+def test_lock_names_exactly_the_pinned_versions():
+    pins, _ = _pins()
+    locked = {name: version for name, (version, _) in _lock().items()}
+    assert locked == pins, f"{LOCK.name} and {PINS.name} differ; regenerate the lock (command " \
+                           f"in its header)"
+
+
+def test_lock_holds_every_transitive_dependency_and_nothing_else():
+    """The closure of the direct requirements, from the installed packages' metadata (the test
+    venv runs the image's Python minor version), is exactly what the lock pins."""
+    _, direct = _pins()
+    closure, todo = set(), list(direct)
+    while todo:
+        name = todo.pop()
+        if name in closure:
+            continue
+        closure.add(name)
+        for line in metadata.distribution(name).requires or []:
+            requirement = Requirement(line)
+            if requirement.marker is None or requirement.marker.evaluate({"extra": ""}):
+                todo.append(canonicalize_name(requirement.name))
+    locked = set(_lock())
+    assert closure - locked == set(), f"not in {LOCK.name}: {sorted(closure - locked)}"
+    assert locked - closure == set(), f"needed by nothing: {sorted(locked - closure)}"
+
+
+def test_test_venv_runs_the_locked_versions():
+    """What the tests exercise is what the image ships."""
+    installed = {}
+    for name in _lock():
+        try:
+            installed[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            installed[name] = None
+    locked = {name: version for name, (version, _) in _lock().items()}
+    assert installed == locked, "reinstall the test venv: pip install -r requirements-dev.txt"
+
+
+def test_image_installs_python_packages_only_hash_checked():
+    installs = [line for line in _dockerfile_lines() if re.search(r"\bpip\b.* install\b", line)]
+    assert installs, "the Dockerfile installs no Python package"
+    for line in installs:
+        assert "--require-hashes" in line and "-r /tmp/requirements.txt" in line, line
+    assert "COPY worker/requirements.txt /tmp/requirements.txt" in _dockerfile_lines()
