@@ -1,7 +1,7 @@
 """Benchmark: this worker (`python -m worker`) against a bare temporalio worker, same workflows,
 same dev server, same machine. Prints throughput, idle RSS, time to ready and SIGTERM-to-exit.
 
-Usage: .venv/bin/python -m bench.compare [--workflows 300] [--rounds 3]
+Usage: .venv/bin/python -m bench.compare [--workflows N] [--rounds N] (defaults below)
 Each round runs both workers back to back on fresh task queues; the targets are checked on
 the median of the per-round ratios, which is robust to load from other processes.
 """
@@ -186,8 +186,10 @@ def cpu_model() -> str:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--workflows", type=int, default=300)
-    parser.add_argument("--rounds", type=int, default=5)
+    parser.add_argument("--workflows", type=int, default=300,
+                        help="workflows started at once per throughput run (default: %(default)s)")
+    parser.add_argument("--rounds", type=int, default=5,
+                        help="rounds, each running both workers (default: %(default)s)")
     args = parser.parse_args()
     results = asyncio.run(run(args.workflows, args.rounds))
     bare, this = results["bare"], results["this"]

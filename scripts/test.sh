@@ -4,20 +4,10 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-# Debian tools for the image tests (build with buildah, base from debootstrap, local registry).
+# Debian tools for the image tests (build with buildah, base from debootstrap, local registry),
+# as root with apt only; the docker-registry service it brings is not left running or enabled.
 # Without root or apt those tests skip themselves with a reason; CI runs as root.
-APT_PACKAGES=(buildah debootstrap docker-registry)
-if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
-  missing=()
-  for p in "${APT_PACKAGES[@]}"; do
-    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
-  done
-  if [ "${#missing[@]}" -gt 0 ]; then
-    echo "--- apt-get install ${missing[*]}"
-    apt-get update -qq
-    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
-  fi
-fi
+scripts/debian-packages.sh
 
 # The program, the worker and the test tools share one venv; checkov pins its own large
 # dependency tree, so it gets a venv of its own.

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import signal
 import sys
 import uuid
@@ -14,6 +15,7 @@ from temporalio.client import Client
 import temporal_worker_spec.settings as spec
 from temporal_worker_spec import contract
 from tools.devserver import DevServer
+from tools.procs import interrupts_deferred
 from tools.worker_process import WorkerProcess
 from worker.activities import BatchRequest, ChatRequest
 from worker.workflows import BatchWorkflow, ChatWorkflow
@@ -49,24 +51,31 @@ def main() -> int:
     signal.signal(signal.SIGTERM, signal.default_int_handler)
     task_queue = "demo"
     try:
-        with DevServer() as server:
+        with contextlib.ExitStack() as cleanup:
+            # Each Background makes its temp dir when created; holding Ctrl-C until its
+            # cleanup is registered means no moment leaves one behind.
+            with interrupts_deferred():
+                server = DevServer()
+                cleanup.callback(server.close)
+            server.start()
             print(f"--- Temporal dev server on {server.address}", flush=True)
-            worker = WorkerProcess({spec.TEMPORAL_ADDRESS.env: server.address,
-                                    spec.TASK_QUEUE.env: task_queue,
-                                    spec.LOG_FORMAT.env: "plain"}, show_output=True)
-            with worker:
-                worker.wait_ready()
-                print(f"--- worker ready: http://127.0.0.1:{worker.health_port}"
-                      f"{contract.READINESS_PATH} (liveness {contract.LIVENESS_PATH}), metrics "
-                      f"http://127.0.0.1:{worker.metrics_port}{contract.METRICS_PATH}",
-                      flush=True)
-                asyncio.run(run_workflows(server.address, task_queue, args))
-                if args.keep_running:
-                    print("--- running; Ctrl-C stops the worker and the server", flush=True)
-                    while True:
-                        signal.pause()
-                worker.terminate(timeout=contract.termination_grace_period_seconds(
-                    spec.GRACEFUL_SHUTDOWN_SECONDS.default))
+            with interrupts_deferred():
+                worker = WorkerProcess({spec.TEMPORAL_ADDRESS.env: server.address,
+                                        spec.TASK_QUEUE.env: task_queue,
+                                        spec.LOG_FORMAT.env: "plain"}, show_output=True)
+                cleanup.callback(worker.close)
+            worker.start()
+            worker.wait_ready()
+            print(f"--- worker ready: http://127.0.0.1:{worker.health_port}"
+                  f"{contract.READINESS_PATH} (liveness {contract.LIVENESS_PATH}), metrics "
+                  f"http://127.0.0.1:{worker.metrics_port}{contract.METRICS_PATH}", flush=True)
+            asyncio.run(run_workflows(server.address, task_queue, args))
+            if args.keep_running:
+                print("--- running; Ctrl-C stops the worker and the server", flush=True)
+                while True:
+                    signal.pause()
+            worker.terminate(timeout=contract.termination_grace_period_seconds(
+                spec.GRACEFUL_SHUTDOWN_SECONDS.default))
             print("--- stopping the dev server", flush=True)
     except KeyboardInterrupt:
         print("--- interrupted: the worker and the dev server are stopped", flush=True)

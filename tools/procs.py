@@ -5,6 +5,7 @@ image tests' registry and the worker process are each a `Background` with their 
 and readiness check. It starts the command in its own session with output in a log file,
 waits for readiness while failing fast if the process dies, and stops the whole process group
 (SIGTERM, then SIGKILL) and removes its work directory on exit, Ctrl-C included.
+`interrupts_deferred` holds Ctrl-C back while something is acquired and recorded for cleanup.
 """
 
 from __future__ import annotations
@@ -15,8 +16,10 @@ import signal
 import socket
 import subprocess
 import tempfile
+import threading
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 from typing import TypeVar
 
@@ -51,6 +54,32 @@ def wait_for(condition: Callable[[], T], timeout: float, what: str,
         time.sleep(interval)
 
 
+@contextmanager
+def interrupts_deferred() -> Iterator[None]:
+    """Hold SIGINT and SIGTERM until the block ends, then deliver them.
+
+    For short steps that create something (a temp dir, a child process) and record it for
+    cleanup: an interrupt between the two would leave it behind. Python runs signal handlers in
+    the main thread only, so elsewhere this does nothing (and nothing needs deferring).
+    """
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    received: list[int] = []
+    previous = {sig: signal.getsignal(sig) for sig in (signal.SIGINT, signal.SIGTERM)}
+    # A handler installed outside Python (getsignal() is None) cannot be put back; leave it.
+    previous = {sig: handler for sig, handler in previous.items() if handler is not None}
+    for sig in previous:
+        signal.signal(sig, lambda signum, frame: received.append(signum))
+    try:
+        yield
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+        for sig in dict.fromkeys(received):
+            signal.raise_signal(sig)
+
+
 class Background:
     """A command running in the background until `close()` (or the end of a `with` block)."""
 
@@ -81,7 +110,8 @@ class Background:
 
         try:
             self.workdir.mkdir(parents=True, exist_ok=True)
-            with open(self.log_file, "ab") as log:
+            # Ctrl-C inside Popen, after the fork, would lose the only handle on the child.
+            with interrupts_deferred(), open(self.log_file, "ab") as log:
                 self.process = subprocess.Popen(
                     self.argv, stdout=None if self.show_output else log,
                     stderr=None if self.show_output else subprocess.STDOUT, env=self.env,
@@ -113,7 +143,10 @@ class Background:
         return self.process.wait(timeout=timeout)
 
     def stop(self, timeout: float = 30) -> int | None:
-        """SIGTERM the process group, SIGKILL it if it lingers; the exit code, if it ran."""
+        """SIGTERM the process group, SIGKILL it if it lingers; the exit code, if it ran.
+
+        Interrupted while waiting (a second Ctrl-C), it SIGKILLs the group before re-raising.
+        """
         if self.process is None:
             return None
         if self.process.poll() is None:
@@ -121,17 +154,28 @@ class Background:
                 os.killpg(self.process.pid, signal.SIGTERM)
                 self.process.wait(timeout=timeout)
             except subprocess.TimeoutExpired:
-                os.killpg(self.process.pid, signal.SIGKILL)
-                self.process.wait(timeout=10)
+                self._kill_group()
             except ProcessLookupError:
                 pass
+            except BaseException:
+                self._kill_group()
+                raise
         return self.process.wait(timeout=10)
+
+    def _kill_group(self) -> None:
+        try:
+            os.killpg(self.process.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+        self.process.wait(timeout=10)
 
     def close(self) -> None:
         """Stop and remove the work directory if this object created it."""
-        self.stop()
-        if self._own_workdir:
-            shutil.rmtree(self.workdir, ignore_errors=True)
+        try:
+            self.stop()
+        finally:
+            if self._own_workdir:
+                shutil.rmtree(self.workdir, ignore_errors=True)
 
     def __enter__(self) -> Background:
         return self.start() if self.process is None else self

@@ -6,10 +6,16 @@
         --set-secret tlsCert=@client.pem --set-secret tlsKey=@client.key \\
         --set-secret chatgptApiKey=env:CHATGPT_API_KEY --image-digest @build/worker.digest
 
+`scripts/render.sh` runs this module after installing what it needs into `.venv` (a `.venv` made
+by the demo lacks Pulumi).
+
 Non-secret config comes from `Pulumi.<stack>.yaml` (if present), then `--config FILE` (same
 format), then `--set`. Secret config is never read from a stack file (it is encrypted there):
 pass it with `--set-secret KEY=@FILE`, `KEY=env:VAR` or `KEY=VALUE`. Secret values are
 redacted in the output; without `--image-digest` the image digest is a marked placeholder.
+A file that cannot be read stops the render with one line naming the flag and the path (exit 2).
+Keys are sorted at every level, as `kubectl get -o yaml` prints them, so equal input renders
+equal bytes. The program's warnings (e.g. a certificate about to expire) go to stderr.
 """
 
 from __future__ import annotations
@@ -29,7 +35,7 @@ import yaml
 REPO_ROOT = Path(__file__).resolve().parent.parent
 PROJECT = "temporal-worker"
 REDACTED = "<redacted>"
-_DIGEST = re.compile(r"^sha256:[0-9a-f]{64}$")
+_DIGEST = re.compile(r"sha256:[0-9a-f]{64}")
 # Written into the output dir so a re-render only removes files it wrote itself.
 _INDEX = ".rendered"
 
@@ -48,6 +54,12 @@ class Rendering:
     """The digest passed in, or None when the image reference carries a placeholder digest."""
     secret_leaks: list[str] = field(default_factory=list)
     """`urn: path` of values Pulumi marked secret inside non-Secret objects (should be none)."""
+    warnings: list[str] = field(default_factory=list)
+    """What the program logged with pulumi.log.warn (`pulumi up` would show the same)."""
+
+
+class UsageError(Exception):
+    """A bad flag or an input file that cannot be read; one line, never a file's content."""
 
 
 def _api_version_kind(type_: str) -> tuple[str, str]:
@@ -91,9 +103,7 @@ def to_manifest(type_: str, name: str, inputs: Mapping[str, Any], *,
     # Without an explicit name the provider auto-names `<name>-<random>`; the logical name is
     # the stable part of that, and good enough for review and schema checks.
     metadata.setdefault("name", name)
-    ordered = {k: obj.pop(k) for k in ("apiVersion", "kind", "metadata") if k in obj}
-    ordered.update(obj)
-    return ordered
+    return obj
 
 
 def _set(obj: Any, path: tuple, value: Any) -> None:
@@ -108,7 +118,7 @@ def render(config: Mapping[str, str], *, stack: str = "dev", image_digest: str |
     """Run the stack program under mocks with `config` and collect its Kubernetes objects."""
     from tools import mockstack
 
-    if image_digest is not None and not _DIGEST.match(image_digest):
+    if image_digest is not None and not _DIGEST.fullmatch(image_digest):
         raise ValueError(f"--image-digest: expected sha256:<64 hex>, got {image_digest!r}")
     run = mockstack.run_stack(config, stack=stack, project=PROJECT, image_digest=image_digest)
     objects, skipped, leaks = [], [], []
@@ -123,7 +133,8 @@ def render(config: Mapping[str, str], *, stack: str = "dev", image_digest: str |
             leaks += [f"{resource.urn}: {'.'.join(map(str, p))}" for p in resource.secret_paths]
     exports = {k: REDACTED if k in run.secret_exports else v for k, v in run.exports.items()}
     return Rendering(objects, skipped, exports,
-                     None if run.image_digest_is_placeholder else run.image_digest, leaks)
+                     None if run.image_digest_is_placeholder else run.image_digest, leaks,
+                     list(run.warnings))
 
 
 def _file_name(index: int, obj: Mapping[str, Any]) -> str:
@@ -132,19 +143,34 @@ def _file_name(index: int, obj: Mapping[str, Any]) -> str:
     return "-".join(re.sub(r"[^a-z0-9.-]+", "-", p.lower()) for p in parts if p) + ".yaml"
 
 
-def _images(obj: Mapping[str, Any]) -> Iterable[str]:
-    pod = obj.get("spec", {}).get("template", {}).get("spec", {})
-    for c in pod.get("initContainers", []) + pod.get("containers", []):
-        yield c.get("image", "")
+def _previous_files(out_dir: Path) -> list[Path]:
+    """The files an earlier render wrote, as its index lists them.
+
+    The index is a plain file anyone can edit, so only a bare file name of a file directly
+    inside `out_dir` counts: `../x`, `/etc/x`, `sub/x` and symlinks that lead elsewhere do not.
+    """
+    index = out_dir / _INDEX
+    if not index.is_file():
+        return []
+    root = out_dir.resolve()
+    found = []
+    for name in index.read_text().split():
+        if name in (".", "..") or "/" in name or "\\" in name:
+            continue
+        path = out_dir / name
+        if path.resolve().parent == root and path.is_file():
+            found.append(path)
+    return found
 
 
 def write(rendering: Rendering, out_dir: Path) -> list[Path]:
-    """Write one YAML file per object into `out_dir`; returns the paths written."""
+    """Write one YAML file per object into `out_dir`; returns the paths written.
+
+    Files a previous render listed in `out_dir/.rendered` are removed first; nothing else is.
+    """
     out_dir.mkdir(parents=True, exist_ok=True)
-    index = out_dir / _INDEX
-    if index.exists():
-        for old in index.read_text().split():
-            (out_dir / old).unlink(missing_ok=True)
+    for old in _previous_files(out_dir):
+        old.unlink()
     written = []
     for i, obj in enumerate(rendering.objects, start=1):
         header = ["# Rendered offline by tools/render.py (Pulumi mocks); secret values redacted."]
@@ -153,26 +179,46 @@ def write(rendering: Rendering, out_dir: Path) -> list[Path]:
                           " pass --image-digest to pin the real one.")
         path = out_dir / _file_name(i, obj)
         path.write_text("\n".join(header) + "\n"
-                        + yaml.safe_dump(obj, sort_keys=False, default_flow_style=False))
+                        + yaml.safe_dump(obj, sort_keys=True, default_flow_style=False))
         written.append(path)
-    index.write_text("\n".join(p.name for p in written) + "\n")
+    (out_dir / _INDEX).write_text("\n".join(p.name for p in written) + "\n")
     return written
 
 
-def load_stack_file(path: Path) -> dict[str, str]:
+def _read(what: str, path: Path) -> str:
+    """The text of a file named on the command line; a UsageError naming `what` (the flag) and
+    the path when it cannot be read. The message never quotes the file."""
+    try:
+        return path.expanduser().read_text()
+    except UnicodeDecodeError:
+        raise UsageError(f"{what}: {path} is not UTF-8 text") from None
+    except OSError as err:
+        raise UsageError(f"{what}: cannot read {path}: {err.strerror or type(err).__name__}") \
+            from None
+
+
+def load_stack_file(path: Path, flag: str = "--config") -> dict[str, str]:
     """Non-secret `temporal-worker:*` config from a Pulumi stack file, as Pulumi passes it.
 
     Pulumi hands structured values (objects, lists, bools, numbers) to the program as JSON text.
     """
-    data = yaml.safe_load(path.read_text()) or {}
+    try:
+        data = yaml.safe_load(_read(flag, path)) or {}
+    except yaml.YAMLError as err:
+        # The parser's own message quotes the offending line; the position is enough.
+        mark = getattr(err, "problem_mark", None)
+        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+        raise UsageError(f"{flag}: {path} is not valid YAML{where}") from None
+    if not isinstance(data, dict) or not isinstance(data.get("config") or {}, dict):
+        raise UsageError(f"{flag}: {path} is not a stack file (expected a `config:` mapping)")
     config: dict[str, str] = {}
     for full_key, value in (data.get("config") or {}).items():
-        namespace, _, key = full_key.rpartition(":")
+        namespace, _, key = str(full_key).rpartition(":")
         if namespace != PROJECT:
             continue
         if isinstance(value, dict) and "secure" in value:
             # Encrypted with the stack's passphrase or KMS; offline we cannot and should not read it.
-            raise SystemExit(f"{path.name}: {full_key} is encrypted; pass it with "
+            raise UsageError(f"{path.name}: {full_key} is encrypted; pass it with "
                              f"--set-secret {key}=@FILE (or env:VAR)")
         config[key] = value if isinstance(value, str) else json.dumps(value)
     return config
@@ -180,13 +226,25 @@ def load_stack_file(path: Path) -> dict[str, str]:
 
 def _secret_value(key: str, spec: str) -> str:
     if spec.startswith("@"):
-        return Path(spec[1:]).expanduser().read_text()
+        return _read(f"--set-secret {key}=@FILE", Path(spec[1:]))
     if spec.startswith("env:"):
         var = spec[4:]
         if var not in os.environ:
-            raise SystemExit(f"--set-secret {key}: environment variable {var} is not set")
+            raise UsageError(f"--set-secret {key}: environment variable {var} is not set")
         return os.environ[var]
     return spec
+
+
+def _image_digest(spec: str | None) -> str | None:
+    """`sha256:...`, or the digest in the file `@FILE` names (a push's --digestfile)."""
+    if not spec or not spec.startswith("@"):
+        return spec
+    path = Path(spec[1:])
+    digest = _read("--image-digest @FILE", path).strip()
+    if not _DIGEST.fullmatch(digest):
+        raise UsageError(f"--image-digest @FILE: {path} does not hold a digest "
+                         "(expected sha256:<64 hex>, as `buildah push --digestfile` writes it)")
+    return digest
 
 
 def _pairs(items: list[str], flag: str) -> list[tuple[str, str]]:
@@ -194,9 +252,23 @@ def _pairs(items: list[str], flag: str) -> list[tuple[str, str]]:
     for item in items:
         key, sep, value = item.partition("=")
         if not sep or not key:
-            raise SystemExit(f"{flag}: expected KEY=VALUE, got {item.split('=')[0]!r}")
+            # A secret typed without its key would otherwise be echoed.
+            got = "" if flag == "--set-secret" else f", got {item!r}"
+            raise UsageError(f"{flag}: expected KEY=VALUE{got}")
         pairs.append((key.removeprefix(f"{PROJECT}:"), value))
     return pairs
+
+
+def _config(args: argparse.Namespace) -> dict[str, str]:
+    config: dict[str, str] = {}
+    stack_file = REPO_ROOT / f"Pulumi.{args.stack}.yaml"
+    if stack_file.exists():
+        config.update(load_stack_file(stack_file, flag=f"--stack {args.stack}"))
+    for extra in args.config:
+        config.update(load_stack_file(extra))
+    config.update(_pairs(args.set, "--set"))
+    config.update((k, _secret_value(k, v)) for k, v in _pairs(args.set_secret, "--set-secret"))
+    return config
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -215,28 +287,23 @@ def main(argv: list[str] | None = None) -> int:
                         help="digest of the pushed image, or a file holding it (e.g. the "
                         "--digestfile of buildah/podman push); default: a marked placeholder")
     parser.add_argument("--check", action="store_true",
-                        help="also check the worker Deployment against worker/contract.py")
+                        help="also check the worker Deployment against the worker's contract")
     args = parser.parse_args(argv)
 
-    config: dict[str, str] = {}
-    stack_file = REPO_ROOT / f"Pulumi.{args.stack}.yaml"
-    if stack_file.exists():
-        config.update(load_stack_file(stack_file))
-    for extra in args.config:
-        config.update(load_stack_file(extra))
-    config.update(_pairs(args.set, "--set"))
-    config.update((k, _secret_value(k, v)) for k, v in _pairs(args.set_secret, "--set-secret"))
-
-    digest = args.image_digest
-    if digest and digest.startswith("@"):
-        digest = Path(digest[1:]).expanduser().read_text().strip()
     try:
-        rendering = render(config, stack=args.stack, image_digest=digest)
-    except ValueError as err:
+        config = _config(args)
+        rendering = render(config, stack=args.stack, image_digest=_image_digest(args.image_digest))
+    except (UsageError, ValueError) as err:
         # The program's config errors name the key and never carry the secret value.
         print(f"error: {err}", file=sys.stderr)
         return 2
-    written = write(rendering, args.out)
+    try:
+        written = write(rendering, args.out)
+    except OSError as err:
+        print(f"error: --out: cannot write {args.out}: {err.strerror or err}", file=sys.stderr)
+        return 2
+    for warning in rendering.warnings:
+        print(f"warning: {warning}", file=sys.stderr)
     for path in written:
         print(path)
     for skipped in rendering.skipped:
