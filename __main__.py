@@ -9,6 +9,7 @@ from stack.config import load
 from stack.image import content_tag, worker_image
 from stack.secrets import worker_secrets
 from temporal_worker_k8s import TemporalDevServer, TemporalWorker
+from temporal_worker_k8s.production import POD_SECURITY_LABELS
 
 ROOT = Path(__file__).resolve().parent
 
@@ -18,9 +19,10 @@ config = load(pulumi.Config())
 image_tag = config["imageTag"] or content_tag(ROOT)
 image = worker_image("worker-image", config, ROOT, image_tag)
 
-# Keeps the worker, its Secrets and the dev server apart from other workloads.
-namespace = k8s.core.v1.Namespace(
-    "namespace", metadata=k8s.meta.v1.ObjectMetaArgs(name=config["k8sNamespace"]))
+# Keeps the worker, its Secrets and the dev server apart from other workloads, and holds
+# every pod in it to the restricted Pod Security Standard.
+namespace = k8s.core.v1.Namespace("namespace", metadata=k8s.meta.v1.ObjectMetaArgs(
+    name=config["k8sNamespace"], labels=POD_SECURITY_LABELS))
 namespace_name = namespace.metadata.name
 
 temporal_address = config["temporalAddress"]
@@ -41,6 +43,7 @@ worker = TemporalWorker("temporal-worker", {
     "namespace": namespace_name,
     "temporal_address": temporal_address,
     "env": config.workload_env(),
+    "egress_ports": config.egress_ports(),
     "version": image_tag,
     "restart_on": list(secrets.contents),
 })

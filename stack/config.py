@@ -8,6 +8,7 @@ only as secret `pulumi.Output`s.
 from __future__ import annotations
 
 import difflib
+import urllib.parse
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -44,6 +45,15 @@ class StackConfig:
         """TemporalWorker inputs that are config settings, by their Python names."""
         return {s.python_name: self.values[s.name] for s in spec.SETTINGS
                 if s.config and s.arg and not s.secret and self.values[s.name] is not None}
+
+    def egress_ports(self) -> list[int]:
+        """egressPorts, plus the chat API's port when the sample workload has a key for it."""
+        ports = list(self.values["egressPorts"])
+        if "chatgptApiKey" in self.secrets:
+            url = urllib.parse.urlsplit(self.values["chatgptBaseUrl"])
+            port = url.port or (443 if url.scheme == "https" else 80)
+            ports += [] if port in ports else [port]
+        return ports
 
     def workload_env(self) -> dict[str, str]:
         """Plain env of the sample workload: config settings the worker reads but the

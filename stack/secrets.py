@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import base64
+import json
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -12,8 +14,10 @@ import pulumi_kubernetes as k8s
 
 import temporal_worker_spec as spec
 from stack.config import StackConfig
+from stack.image import registry_host
 from temporal_worker_spec import contract
 
+REGISTRY_SECRET = "worker-registry"
 TLS_SECRET = "temporal-tls"
 SERVER_CA_SECRET = "temporal-server-ca"
 SECRET_ENV_SECRET = "worker-secret-env"
@@ -83,4 +87,19 @@ def worker_secrets(name: str, config: StackConfig, namespace: pulumi.Input[str],
             contents.append(secrets["secretEnv"].apply(lambda env, n=env_name: env[n]))
     if secret_env:
         inputs["secret_env"] = secret_env
+    if config["registryUsername"]:
+        # Lets the nodes pull the image from the private registry it was pushed to.
+        server = config["registryServer"] or registry_host(config["imageRepository"])
+        inputs["image_pull_secret"] = secret("registry", REGISTRY_SECRET, {
+            ".dockerconfigjson": secrets["registryPassword"].apply(
+                lambda password: docker_config(server, config["registryUsername"], password))},
+            type_="kubernetes.io/dockerconfigjson")
     return WorkerSecrets(inputs, tuple(contents))
+
+
+def docker_config(server: str, username: str, password: str) -> str:
+    """A `.dockerconfigjson` with one registry's credentials, as `kubectl create secret
+    docker-registry` writes it."""
+    auth = base64.b64encode(f"{username}:{password}".encode()).decode()
+    return json.dumps({"auths": {server: {"username": username, "password": password,
+                                          "auth": auth}}})

@@ -20,6 +20,7 @@ import temporal_worker_spec.settings as spec
 from temporal_worker_spec import contract
 from temporal_worker_spec import Invalid, parse
 from temporal_worker_spec.settings import ALIASES, SETTINGS
+from tools import production_checks
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 WORKER_DIR = REPO_ROOT / "worker"
@@ -138,6 +139,7 @@ def check(objects: Iterable[Mapping[str, Any]], *,
     for deployment in deployments:
         problems += [f"Deployment {deployment['metadata']['name']}: {p}"
                      for p in _check_deployment(deployment, secrets, reads, image)]
+        problems += production_checks.check(objects, deployment, worker_container(deployment))
     if image.get("entrypoint") != list(contract.ENTRYPOINT):
         problems.append(f"worker/Dockerfile: ENTRYPOINT {image.get('entrypoint')} is not the "
                         f"contract's {list(contract.ENTRYPOINT)}")

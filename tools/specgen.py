@@ -44,8 +44,10 @@ def pulumi_config_block() -> str:
         if not s.config or s.secret:
             continue
         default = s.default if s.default is not None else ""
-        lines += [f"  {s.name}:", f"    type: {s.kind.type}",
-                  f"    description: {json.dumps(s.description)}",
+        lines += [f"  {s.name}:", f"    type: {s.kind.type}"]
+        if s.kind.items:
+            lines.append(f"    items:\n      type: {s.kind.items}")
+        lines += [f"    description: {json.dumps(s.description)}",
                   f"    default: {_yaml_scalar(default)}"]
     return "\n".join(lines) + "\n"
 

@@ -22,7 +22,7 @@ from temporal_worker_spec import contract
 # PodSpec fields the component always sets, and those it has an input of its own for.
 COMPONENT_POD_FIELDS = frozenset({"containers", "volumes", "automount_service_account_token",
                                   "enable_service_links", "termination_grace_period_seconds",
-                                  "security_context"})
+                                  "security_context", "service_account_name"})
 DEDICATED_POD_FIELDS = ("node_selector", "tolerations", "affinity", "priority_class_name",
                         "service_account_name")
 HEALTH_PORT_NAME = "health"
@@ -190,16 +190,18 @@ def rollout_checksum(contents: Sequence[pulumi.Input[str]],
     return pulumi.Output.unsecret(digest)
 
 
-def pod_spec_fields(extra: Mapping[str, Any]) -> dict[str, Any]:
+def pod_spec_fields(extra: Mapping[str, Any], taken: frozenset[str] = frozenset()
+                    ) -> dict[str, Any]:
     """`extra` PodSpec fields (API names, camelCase) as PodSpecArgs keywords; ValueError for a
-    field PodSpec does not have, or one the component sets or has a dedicated input for."""
+    field PodSpec does not have, or one the component sets (always, or `taken` this time) or
+    has a dedicated input for."""
     known = set(inspect.signature(k8s.core.v1.PodSpecArgs).parameters)
     fields = {}
     for api_name, value in extra.items():
         python_name = re.sub(r"(?<!^)([A-Z])", lambda m: "_" + m[1].lower(), api_name)
         if python_name not in known:
             raise ValueError(f"podSpec: {api_name!r} is not a PodSpec field")
-        if python_name in COMPONENT_POD_FIELDS or python_name in DEDICATED_POD_FIELDS:
+        if python_name in COMPONENT_POD_FIELDS | taken or python_name in DEDICATED_POD_FIELDS:
             raise ValueError(f"podSpec: {api_name} is set by the component or by its own "
                              "input")
         fields[python_name] = value

@@ -13,7 +13,7 @@ import pulumi_kubernetes as k8s
 import pulumi_random as random
 
 import temporal_worker_spec as spec
-from temporal_worker_k8s import pod
+from temporal_worker_k8s import pod, production
 from temporal_worker_spec import contract
 
 PACKAGE = "temporal-worker-k8s"
@@ -97,6 +97,32 @@ class TemporalWorkerArgs(TypedDict):
     """Memory limit of the worker container. Default: `500Mi`."""
     probe_mode: NotRequired[str]
     """http probes /healthz and /readyz; exec checks the heartbeat files' age. Default: `http`."""
+    autoscaling: NotRequired[str]
+    """off, keda (scale on the task queue's backlog) or hpa (scale on CPU); with either, the Deployment leaves replicas to the autoscaler. Default: `off`."""
+    min_replicas: NotRequired[pulumi.Input[int]]
+    """Fewest pods when autoscaling; 0 (KEDA only) scales to zero. Default: `1`."""
+    max_replicas: NotRequired[pulumi.Input[int]]
+    """Most pods when autoscaling. Default: `10`."""
+    target_queue_size: NotRequired[pulumi.Input[int]]
+    """KEDA: task-queue backlog per pod to aim for. Default: `5`."""
+    activation_target_queue_size: NotRequired[pulumi.Input[int]]
+    """KEDA: backlog that wakes a queue scaled to zero (used only when minReplicas is 0). Default: `0`."""
+    target_cpu_utilization: NotRequired[pulumi.Input[int]]
+    """HPA: average CPU use, in percent of the request, to aim for. Default: `70`."""
+    pod_disruption_budget: NotRequired[bool]
+    """A PodDisruptionBudget with maxUnavailable 1 (left out for a single pod without autoscaling). Default: `true`."""
+    topology_spread: NotRequired[bool]
+    """Spread pods over zones and nodes (ScheduleAnyway). Default: `true`."""
+    network_policy: NotRequired[bool]
+    """A NetworkPolicy: in only to the health and metrics ports; out only to DNS, Temporal's port and egressPorts. Default: `true`."""
+    egress_ports: NotRequired[Sequence[int]]
+    """More TCP ports the worker may reach on any address (the chat API's port is added when chatgptApiKey is set). Default: `[]`."""
+    metrics_namespaces: NotRequired[Sequence[str]]
+    """Namespaces allowed to scrape the metrics port; empty allows every namespace. Default: `[]`."""
+    pod_monitor: NotRequired[bool]
+    """A Prometheus Operator PodMonitor for the metrics port. Default: `false`."""
+    image_pull_secret: NotRequired[pulumi.Input[str]]
+    """Existing Secret the pods pull the image with (the stack makes one from registryUsername/registryPassword when those are set)."""
     labels: NotRequired[Mapping[str, str]]
     """Extra labels for the Deployment and its pods (not for the selector)."""
     annotations: NotRequired[Mapping[str, str]]
@@ -110,7 +136,7 @@ class TemporalWorkerArgs(TypedDict):
     priority_class_name: NotRequired[pulumi.Input[str]]
     """PriorityClass of the pods."""
     service_account_name: NotRequired[pulumi.Input[str]]
-    """Existing ServiceAccount the pods run as; its token is still not mounted."""
+    """Existing ServiceAccount the pods run as; unset creates one for them. Its token is never mounted."""
     pod_spec: NotRequired[Mapping[str, Any]]
     """Other PodSpec fields in Kubernetes API form (e.g. hostAliases, dnsConfig); fields the component sets are refused."""
     restart_on: NotRequired[Sequence[pulumi.Input[str]]]
@@ -122,7 +148,7 @@ class TemporalWorkerArgs(TypedDict):
 
 
 class TemporalWorker(pulumi.ComponentResource):
-    """A Temporal worker Deployment: restricted pod, real probes, mTLS or API key, SIGTERM drain."""
+    """A Temporal worker Deployment: restricted pod, real probes, mTLS or API key, SIGTERM drain, and what production needs around it: autoscaling, a disruption budget, spread, a NetworkPolicy and monitoring."""
 
     deployment_name: pulumi.Output[str]
     """Name of the Deployment."""
@@ -130,12 +156,15 @@ class TemporalWorker(pulumi.ComponentResource):
     """Kubernetes namespace of the Deployment."""
     labels: pulumi.Output[dict[str, str]]
     """Labels of the Deployment and its pods."""
+    service_account_name: pulumi.Output[str]
+    """ServiceAccount the pods run as."""
 
     def __init__(self, name: str, args: TemporalWorkerArgs,
                  opts: Optional[pulumi.ResourceOptions] = None) -> None:
         settings = _settings(name, args)
         super().__init__(TYPE_TOKEN, name, None, pulumi.ResourceOptions.merge(
             pulumi.ResourceOptions(aliases=[pulumi.Alias(type_=LEGACY_TYPE_TOKEN)]), opts))
+        child = pulumi.ResourceOptions(parent=self)
 
         selector = pod.selector_labels(args.get("app_name", "temporal-worker"), name, "temporal")
         labels = {**args.get("labels", {}), **selector, "app.kubernetes.io/managed-by": "pulumi"}
@@ -145,26 +174,37 @@ class TemporalWorker(pulumi.ComponentResource):
         annotations = {**args.get("annotations", {}), **pod.scrape_annotations()}
         if args.get("restart_on"):
             # Keys the rollout checksum so that reading it reveals nothing about the Secrets.
-            key = random.RandomBytes(f"{name}-rollout-key", length=32,
-                                     opts=pulumi.ResourceOptions(parent=self))
+            key = random.RandomBytes(f"{name}-rollout-key", length=32, opts=child)
             annotations[pod.CHECKSUM_ANNOTATION] = pod.rollout_checksum(args["restart_on"],
                                                                         key.base64)
 
         namespace = args["namespace"]
-        depends_on: list[pulumi.Resource] = []
         if args.get("create_namespace"):
-            # Gives the worker a namespace of its own when the caller has none yet.
-            created = k8s.core.v1.Namespace(
-                f"{name}-namespace", metadata=k8s.meta.v1.ObjectMetaArgs(name=namespace),
-                opts=pulumi.ResourceOptions(parent=self))
-            namespace, depends_on = created.metadata.name, [created]
+            # Gives the worker a namespace of its own, holding every pod to the restricted
+            # Pod Security Standard.
+            created = k8s.core.v1.Namespace(f"{name}-namespace", metadata=k8s.meta.v1.ObjectMetaArgs(
+                name=namespace, labels=production.POD_SECURITY_LABELS), opts=child)
+            namespace = created.metadata.name
 
+        def metadata(object_name: pulumi.Input[str] = name) -> k8s.meta.v1.ObjectMetaArgs:
+            return k8s.meta.v1.ObjectMetaArgs(name=object_name, namespace=namespace,
+                                              labels=labels)
+
+        account = args.get("service_account_name")
+        if not account:
+            # Gives the pods an identity of their own instead of the namespace's default one.
+            account = k8s.core.v1.ServiceAccount(
+                f"{name}-service-account", metadata=metadata(),
+                automount_service_account_token=False, opts=child).metadata.name
+
+        autoscaled = settings["autoscaling"] != "off"
         # Runs and keeps the worker pods alive, rolling them on a new image or rotated secrets.
         deployment = k8s.apps.v1.Deployment(
             f"{name}-deployment",
-            metadata=k8s.meta.v1.ObjectMetaArgs(name=name, namespace=namespace, labels=labels),
+            metadata=metadata(),
             spec=k8s.apps.v1.DeploymentSpecArgs(
-                replicas=settings["replicas"],
+                # An autoscaler owns the count; a value here would fight it on every update.
+                replicas=None if autoscaled else settings["replicas"],
                 selector=k8s.meta.v1.LabelSelectorArgs(match_labels=selector),
                 strategy=k8s.apps.v1.DeploymentStrategyArgs(
                     type="RollingUpdate",
@@ -174,15 +214,96 @@ class TemporalWorker(pulumi.ComponentResource):
                 progress_deadline_seconds=600,
                 template=k8s.core.v1.PodTemplateSpecArgs(
                     metadata=k8s.meta.v1.ObjectMetaArgs(labels=labels, annotations=annotations),
-                    spec=_pod_spec(args, settings)),
+                    spec=_pod_spec(args, settings, selector, account)),
             ),
-            opts=pulumi.ResourceOptions(parent=self, depends_on=depends_on))
+            opts=child)
+        self._production(name, args, settings, selector, metadata, deployment.metadata.name)
 
         self.deployment_name = deployment.metadata.name
         self.namespace = deployment.metadata.namespace
         self.labels = pulumi.Output.from_input(labels)
+        self.service_account_name = pulumi.Output.from_input(account)
         self.register_outputs({"deployment_name": self.deployment_name,
-                               "namespace": self.namespace, "labels": self.labels})
+                               "namespace": self.namespace, "labels": self.labels,
+                               "service_account_name": self.service_account_name})
+
+    def _production(self, name: str, args: TemporalWorkerArgs, settings: Mapping[str, Any],
+                    selector: Mapping[str, str], metadata, deployment: pulumi.Output[str]) -> None:
+        """The objects around the Deployment that production needs, as the inputs ask."""
+        child = pulumi.ResourceOptions(parent=self)
+        autoscaling = settings["autoscaling"]
+        replicas = settings["replicas"]
+        if settings["podDisruptionBudget"]:
+            if autoscaling == "off" and isinstance(replicas, int) and replicas <= 1:
+                pulumi.log.warn(
+                    f"TemporalWorker {name}: no PodDisruptionBudget for {replicas} pod(s) "
+                    "without autoscaling: it would keep nothing available and would block "
+                    "node drains while the pod is unready; set replicas to 2 or more, or "
+                    "podDisruptionBudget to false to silence this", resource=self)
+            else:
+                # Lets node drains and upgrades take down one worker pod at a time, not all.
+                k8s.policy.v1.PodDisruptionBudget(
+                    f"{name}-pdb", metadata=metadata(),
+                    spec=production.disruption_budget(selector), opts=child)
+        if settings["networkPolicy"]:
+            # Confines the pods to what they need: probes and scrapes in; DNS, Temporal and
+            # the listed ports out.
+            k8s.networking.v1.NetworkPolicy(
+                f"{name}-network-policy", metadata=metadata(),
+                spec=production.network_policy(
+                    selector, temporal_port=pulumi.Output.from_input(
+                        args["temporal_address"]).apply(production.temporal_port),
+                    egress_ports=settings["egressPorts"],
+                    metrics_namespaces=settings["metricsNamespaces"]), opts=child)
+        if settings["podMonitor"]:
+            # Lets a Prometheus Operator find the metrics port without annotations.
+            k8s.apiextensions.CustomResource(
+                f"{name}-pod-monitor", api_version=production.PROMETHEUS_API, kind="PodMonitor",
+                metadata=metadata(), spec=production.pod_monitor(selector), opts=child)
+        if autoscaling == "hpa":
+            # Scales the worker on CPU where KEDA is not installed.
+            k8s.autoscaling.v2.HorizontalPodAutoscaler(
+                f"{name}-hpa", metadata=metadata(), spec=production.hpa(
+                    deployment, minimum=settings["minReplicas"],
+                    maximum=settings["maxReplicas"],
+                    cpu_percent=settings["targetCpuUtilization"]), opts=child)
+        elif autoscaling == "keda":
+            self._keda(name, args, settings, metadata, deployment)
+
+    def _keda(self, name: str, args: TemporalWorkerArgs, settings: Mapping[str, Any], metadata,
+              deployment: pulumi.Output[str]) -> None:
+        child = pulumi.ResourceOptions(parent=self)
+        auth = production.trigger_authentication(
+            api_key=args.get("temporal_api_key"), tls_secret=args.get("tls_secret_name"),
+            ca_secret=args.get("server_ca_secret_name"))
+        auth_name = None
+        if auth is not None:
+            # Hands KEDA the same credentials the worker uses, by Secret reference.
+            auth_name = k8s.apiextensions.CustomResource(
+                f"{name}-trigger-auth", api_version=production.KEDA_API,
+                kind="TriggerAuthentication", metadata=metadata(f"{name}-temporal"), spec=auth,
+                opts=child).metadata["name"]
+        # Scales the worker on the Temporal task queue's backlog.
+        k8s.apiextensions.CustomResource(
+            f"{name}-scaled-object", api_version=production.KEDA_API, kind="ScaledObject",
+            metadata=metadata(), spec=production.scaled_object(
+                deployment, minimum=settings["minReplicas"], maximum=settings["maxReplicas"],
+                authentication=auth_name, trigger=production.temporal_trigger(
+                    address=args["temporal_address"],
+                    namespace=settings["temporalNamespace"], task_queue=settings["taskQueue"],
+                    tls=_tls(args, settings), tls_server_name=settings.get("tlsServerName"),
+                    target_queue_size=settings["targetQueueSize"],
+                    activation_target_queue_size=settings["activationTargetQueueSize"])),
+            opts=child)
+
+
+def _tls(args: TemporalWorkerArgs, settings: Mapping[str, Any]) -> pulumi.Input[bool]:
+    """TLS as set, or on whenever a client certificate, server CA or API key is given."""
+    tls = settings.get("tls")
+    if tls is None:
+        tls = bool(args.get("tls_secret_name") or args.get("server_ca_secret_name")
+                   or args.get("temporal_api_key"))
+    return tls
 
 
 def _settings(name: str, args: TemporalWorkerArgs) -> dict[str, Any]:
@@ -222,19 +343,26 @@ def _checked_settings(args: TemporalWorkerArgs) -> dict[str, Any]:
     clash = set(args.get("labels", {})) & set(pod.selector_labels("", "", ""))
     for label in sorted(clash):
         raise ValueError(f"labels: {label} is set by the component")
-    pod.pod_spec_fields(args.get("pod_spec", {}))
+    pod.pod_spec_fields(args.get("pod_spec", {}), _taken_pod_fields(resolved))
     return resolved
 
 
-def _pod_spec(args: TemporalWorkerArgs, settings: Mapping[str, Any]) -> k8s.core.v1.PodSpecArgs:
+def _taken_pod_fields(settings: Mapping[str, Any]) -> frozenset[str]:
+    """PodSpec fields podSpec may not set: the component's, those with inputs of their own."""
+    taken = {"image_pull_secrets"} if settings.get("imagePullSecret") else set()
+    if settings.get("topologySpread"):
+        taken.add("topology_spread_constraints")
+    return frozenset(taken)
+
+
+def _pod_spec(args: TemporalWorkerArgs, settings: Mapping[str, Any],
+              selector: Mapping[str, str], account: pulumi.Input[str]) -> k8s.core.v1.PodSpecArgs:
     tls_secret, ca_secret = args.get("tls_secret_name"), args.get("server_ca_secret_name")
     api_key = args.get("temporal_api_key")
     secret_refs = dict(args.get("secret_env", {}))
     if api_key:
         secret_refs[spec.BY_NAME["temporalApiKey"].env] = api_key
-    tls = settings.get("tls")
-    if tls is None:
-        tls = bool(tls_secret or ca_secret or api_key)
+    tls = _tls(args, settings)
     vols, mounts = pod.volumes(tls_secret, ca_secret)
     probes = pod.probes(settings["probeMode"])
     container = k8s.core.v1.ContainerArgs(
@@ -267,9 +395,15 @@ def _pod_spec(args: TemporalWorkerArgs, settings: Mapping[str, Any]) -> k8s.core
         "enable_service_links": False,
         "termination_grace_period_seconds": grace,
         "security_context": pod.pod_security_context(),
+        "service_account_name": account,
     }
     for arg in pod.DEDICATED_POD_FIELDS:
-        if args.get(arg):
+        if args.get(arg) and arg not in fields:
             fields[arg] = args[arg]
-    fields.update(pod.pod_spec_fields(args.get("pod_spec", {})))
+    if settings["topologySpread"]:
+        fields["topology_spread_constraints"] = production.topology_spread(selector)
+    if settings.get("imagePullSecret"):
+        fields["image_pull_secrets"] = [
+            k8s.core.v1.LocalObjectReferenceArgs(name=settings["imagePullSecret"])]
+    fields.update(pod.pod_spec_fields(args.get("pod_spec", {}), _taken_pod_fields(settings)))
     return k8s.core.v1.PodSpecArgs(**fields)

@@ -93,8 +93,9 @@ class Invalid(ValueError):
 
 
 # --- The settings --------------------------------------------------------------------------
-CONNECTION, WORKER, KUBERNETES, IMAGE, DEV, WORKLOAD = (
-    "Temporal connection", "Worker", "Kubernetes", "Image", "Dev server", "Sample workload")
+CONNECTION, WORKER, KUBERNETES, PRODUCTION, IMAGE, DEV, WORKLOAD = (
+    "Temporal connection", "Worker", "Kubernetes", "Production", "Image", "Dev server",
+    "Sample workload")
 
 TEMPORAL_ADDRESS = Setting(
     "temporalAddress", "Temporal frontend as host:port, e.g. ns.acct.tmprl.cloud:7233.",
@@ -191,6 +192,48 @@ MEMORY_LIMIT = Setting(
 PROBE_MODE = Setting(
     "probeMode", "http probes /healthz and /readyz; exec checks the heartbeat files' age.",
     kinds.choice("http", "exec"), KUBERNETES, default="http", arg=True)
+AUTOSCALING = Setting(
+    "autoscaling", "off, keda (scale on the task queue's backlog) or hpa (scale on CPU); with "
+    "either, the Deployment leaves replicas to the autoscaler.",
+    kinds.choice("off", "keda", "hpa"), PRODUCTION, default="off", arg=True)
+MIN_REPLICAS = Setting(
+    "minReplicas", "Fewest pods when autoscaling; 0 (KEDA only) scales to zero.",
+    kinds.integer(0, 2**31 - 1), PRODUCTION, default=1, arg=True)
+MAX_REPLICAS = Setting(
+    "maxReplicas", "Most pods when autoscaling.", kinds.integer(1, 2**31 - 1), PRODUCTION,
+    default=10, arg=True)
+TARGET_QUEUE_SIZE = Setting(
+    "targetQueueSize", "KEDA: task-queue backlog per pod to aim for.",
+    kinds.integer(1, 1_000_000), PRODUCTION, default=5, arg=True)
+ACTIVATION_TARGET_QUEUE_SIZE = Setting(
+    "activationTargetQueueSize", "KEDA: backlog that wakes a queue scaled to zero (used only "
+    "when minReplicas is 0).", kinds.integer(0, 1_000_000), PRODUCTION, default=0, arg=True)
+TARGET_CPU_UTILIZATION = Setting(
+    "targetCpuUtilization", "HPA: average CPU use, in percent of the request, to aim for.",
+    kinds.integer(1, 1000), PRODUCTION, default=70, arg=True)
+POD_DISRUPTION_BUDGET = Setting(
+    "podDisruptionBudget", "A PodDisruptionBudget with maxUnavailable 1 (left out for a "
+    "single pod without autoscaling).", kinds.boolean(), PRODUCTION, default=True, arg=True)
+TOPOLOGY_SPREAD = Setting(
+    "topologySpread", "Spread pods over zones and nodes (ScheduleAnyway).", kinds.boolean(),
+    PRODUCTION, default=True, arg=True)
+NETWORK_POLICY = Setting(
+    "networkPolicy", "A NetworkPolicy: in only to the health and metrics ports; out only to "
+    "DNS, Temporal's port and egressPorts.", kinds.boolean(), PRODUCTION, default=True, arg=True)
+EGRESS_PORTS = Setting(
+    "egressPorts", "More TCP ports the worker may reach on any address (the chat API's port is "
+    "added when chatgptApiKey is set).", kinds.ports(), PRODUCTION, default=[], arg=True)
+METRICS_NAMESPACES = Setting(
+    "metricsNamespaces", "Namespaces allowed to scrape the metrics port; empty allows every "
+    "namespace.", kinds.namespaces(), PRODUCTION, default=[], arg=True)
+POD_MONITOR = Setting(
+    "podMonitor", "A Prometheus Operator PodMonitor for the metrics port.", kinds.boolean(),
+    PRODUCTION, default=False, arg=True)
+IMAGE_PULL_SECRET = Setting(
+    "imagePullSecret", "Existing Secret the pods pull the image with (the stack makes one from "
+    "registryUsername/registryPassword when those are set).", kinds.dns_subdomain(), PRODUCTION,
+    arg=True)
+
 SECRET_ENV = Setting(
     "secretEnv", "More secret env vars for the worker, as a JSON object NAME -> value.",
     kinds.env_map(lambda: reserved_env_names()), KUBERNETES, secret=True)
@@ -305,6 +348,22 @@ def _chat_key_needs_https(values: Mapping[str, Any]) -> None:
                                         "cleartext; use https://")
 
 
+def _one_pull_secret(values: Mapping[str, Any]) -> None:
+    if values.get("imagePullSecret") and values.get("registryUsername"):
+        raise Invalid("imagePullSecret", "must not be set with {registryUsername}: the stack "
+                                         "makes the pull Secret from the registry credentials")
+
+
+def _scaling_bounds(values: Mapping[str, Any]) -> None:
+    if values["minReplicas"] > values["maxReplicas"]:
+        raise Invalid("minReplicas", f"{values['minReplicas']} must not exceed {{maxReplicas}} "
+                                     f"({values['maxReplicas']})")
+    if values["minReplicas"] == 0 and values["autoscaling"] != "keda":
+        raise Invalid("minReplicas", "0 needs {autoscaling}=keda: only KEDA scales a "
+                                     "Deployment to zero and back (on the backlog, with "
+                                     "{activationTargetQueueSize})")
+
+
 RULES: tuple[Rule, ...] = (
     _together("tlsCert", "tlsKey", "mTLS needs both"),
     Rule(("tlsCert", "tlsKey"), _client_pair, "`tlsKey` is the key of `tlsCert`'s leaf."),
@@ -315,6 +374,11 @@ RULES: tuple[Rule, ...] = (
          "With `devServer`, no remote connection setting may be set."),
     Rule(("healthPort", "metricsPort"), _ports_differ, "Health and metrics ports differ."),
     _together("deploymentName", "buildId", "worker versioning needs both"),
+    Rule(("imagePullSecret", "registryUsername"), _one_pull_secret,
+         "`imagePullSecret` or `registryUsername`: the stack makes the pull Secret from the "
+         "latter."),
+    Rule(("minReplicas", "maxReplicas", "autoscaling"), _scaling_bounds,
+         "`minReplicas` is at most `maxReplicas`; 0 only with `autoscaling` keda."),
     Rule(("temporalApiKey", "tls"), _api_key_needs_tls,
          "`temporalApiKey` is never sent without TLS (`tls` false is refused with it)."),
     Rule(("chatgptApiKey", "chatgptBaseUrl"), _chat_key_needs_https,

@@ -22,6 +22,8 @@ from temporal_worker_spec import pki
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 _HOST_LABEL = re.compile(r"(?!-)[A-Za-z0-9-]{1,63}(?<!-)", re.ASCII)
 _DNS1123_LABEL = re.compile(r"[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?", re.ASCII)
+_DNS1123_SUBDOMAIN = re.compile(
+    r"(?=.{1,253}\Z)[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*", re.ASCII)
 _ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*", re.ASCII)
 _INTEGER = re.compile(r"[+-]?[0-9]+", re.ASCII)
 _QUANTITY = re.compile(r"(?P<number>[0-9]+(?:\.[0-9]+)?|\.[0-9]+)"
@@ -49,11 +51,13 @@ class Kind:
     """How one setting's text becomes a value."""
 
     type: str
-    """Its JSON/Pulumi type: `string`, `integer`, `boolean` or `object`."""
+    """Its JSON/Pulumi type: `string`, `integer`, `boolean`, `array` or `object`."""
     label: str
     """How the docs name it (`host:port`, `integer 0-86400`, `PEM`)."""
     parse: Callable[[str], Any]
     """Text -> value; raises ValueError with a reason phrase that never quotes a secret."""
+    items: str | None = None
+    """For arrays: the JSON/Pulumi type of the items."""
 
     def text(self, value: Any) -> str:
         """The value as an environment variable or config value holds it."""
@@ -330,6 +334,45 @@ def env_map(reserved: Callable[[], Collection[str]]) -> Kind:
             result[name] = item.strip()
         return dict(sorted(result.items()))
     return Kind("object", "object", parse)
+
+
+def json_list(item: Kind, label: str, max_items: int = 64) -> Kind:
+    """A JSON array (`[443, 8443]`) of values that `item` accepts, without duplicates."""
+    def parse(text: str) -> list:
+        try:
+            value = json.loads(text)
+        except ValueError:
+            raise ValueError(f"must be a JSON array, e.g. {label}") from None
+        if not isinstance(value, list) or len(value) > max_items:
+            raise ValueError(f"must be a JSON array of at most {max_items} items, e.g. {label}")
+        items = []
+        for element in value:
+            if isinstance(element, bool) or not isinstance(element, (int, str)):
+                raise ValueError(f"{element!r} is not a valid item, e.g. {label}")
+            try:
+                parsed = item.parse(str(element))
+            except ValueError as err:
+                raise ValueError(f"item {element!r}: {err}") from None
+            if parsed in items:
+                raise ValueError(f"lists {element!r} twice")
+            items.append(parsed)
+        return items
+    return Kind("array", f"list ({label})", parse, items=item.type)
+
+
+def ports() -> Kind:
+    return json_list(integer(1, 65535), "[443]")
+
+
+def namespaces() -> Kind:
+    return json_list(pattern(_DNS1123_LABEL, "namespace", "is not a DNS-1123 label"),
+                     '["monitoring"]')
+
+
+def dns_subdomain() -> Kind:
+    """A Kubernetes object name (DNS-1123 subdomain)."""
+    return pattern(_DNS1123_SUBDOMAIN, "object name",
+                   "is not a Kubernetes object name (lowercase letters, digits, '-' and '.')")
 
 
 def pem(check: Callable[[str], str], label: str) -> Kind:

@@ -47,7 +47,9 @@ SCHEMA = {
 
 
 def objects(run: StackRun) -> list[tuple[str, str, dict]]:
-    return [(r.type_, r.name, r.inputs) for r in run.kubernetes_objects()]
+    """The Kubernetes objects by type and name (registration order follows Output timing)."""
+    return sorted(((r.type_, r.name, r.inputs) for r in run.kubernetes_objects()),
+                  key=lambda o: o[:2])
 
 
 def construct(resource: str, inputs: dict) -> StackRun:
@@ -64,7 +66,8 @@ def test_temporal_worker_through_the_provider_equals_the_python_api():
     direct = run_program(lambda: TemporalWorker("orders", PYTHON))
     remote = construct("TemporalWorker", SCHEMA)
     assert objects(remote) == objects(direct)
-    assert len(objects(direct)) == 2  # the Namespace and the Deployment
+    assert sorted(kind.rsplit(":", 1)[1] for kind, _, _ in objects(direct)) == [
+        "Deployment", "Namespace", "NetworkPolicy", "PodDisruptionBudget"]  # its own SA given
 
 
 def test_dev_server_through_the_provider_equals_the_python_api():
@@ -88,4 +91,4 @@ def test_the_provider_reports_the_components_outputs():
         states.append(result.state)
 
     run_program(program)
-    assert set(states[0]) == {"deploymentName", "namespace", "labels"}
+    assert set(states[0]) == {"deploymentName", "namespace", "labels", "serviceAccountName"}

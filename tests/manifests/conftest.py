@@ -13,9 +13,10 @@ from tests.support.tls import CertFactory
 from tools import mockstack, render
 
 # dev: what `Pulumi.dev.yaml` deploys. prod: a production-like stack (mTLS with a private server
-# CA, a Temporal API key, the chat API key and one generic secret env var). prod-exec: the same
-# with exec (heartbeat file) probes instead of HTTP ones.
-CONFIGS = ("dev", "prod", "prod-exec")
+# CA, a Temporal API key, the chat API key, one generic secret env var, registry credentials).
+# prod-exec: the same with exec (heartbeat file) probes. prod-keda and prod-hpa: the same with
+# each autoscaler (and a PodMonitor with KEDA).
+CONFIGS = ("dev", "prod", "prod-exec", "prod-keda", "prod-hpa")
 
 
 def production_config(cert_factory: CertFactory) -> dict[str, str]:
@@ -30,6 +31,8 @@ def production_config(cert_factory: CertFactory) -> dict[str, str]:
         "temporalApiKey": "tcld-api-key-for-render-tests-0123456789",
         "chatgptApiKey": "sk-render-tests-0123456789abcdef",
         "secretEnv": json.dumps({"LEDGER_API_TOKEN": "ledger-token-for-render-tests"}),
+        "registryUsername": "ci",
+        "registryPassword": "registry-password-for-render-tests",
         "replicas": "3",
     }
 
@@ -54,6 +57,9 @@ def stack_configs(cert_factory: CertFactory) -> dict[str, tuple[str, dict[str, s
         "dev": ("dev", mockstack.load_stack_config("dev")),
         "prod": ("prod", prod),
         "prod-exec": ("prod", {**prod, "probeMode": "exec"}),
+        "prod-keda": ("prod", {**prod, "autoscaling": "keda", "podMonitor": "true",
+                               "metricsNamespaces": '["monitoring"]'}),
+        "prod-hpa": ("prod", {**prod, "autoscaling": "hpa", "minReplicas": "2"}),
     }
 
 

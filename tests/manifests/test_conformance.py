@@ -7,9 +7,9 @@ import copy
 
 import pytest
 
-from tools import conformance
 import temporal_worker_spec.settings as spec
 from temporal_worker_spec import contract
+from tools import conformance, render
 
 # What worker/Dockerfile must say; tests that do not need the real file use this.
 IMAGE = {"uid": contract.RUN_AS_UID, "gid": contract.RUN_AS_GID,
@@ -26,9 +26,9 @@ def test_dockerfile_matches_the_contract(renders):
     assert conformance.check(renders["prod"][0].objects) == []
 
 
-def test_worker_code_reads_every_contract_name():
-    """Read from the worker's code and from temporalio.envconfig, not copied from the contract."""
-    declared = {v for k, v in vars(contract).items() if k.startswith("ENV_")}
+def test_worker_code_reads_every_variable_of_the_spec():
+    """Read from the worker's code and from temporalio.envconfig, not copied from the spec."""
+    declared = {name for s in spec.SETTINGS for name in s.env_names}
     assert declared | set(spec.ALIASES) <= conformance.worker_env_names()
     assert {spec.TEMPORAL_API_KEY.env, spec.TLS_SERVER_NAME.env} <= conformance.envconfig_names()
 
@@ -153,11 +153,6 @@ def test_conformance_fails_when_a_worker_reads_its_own_names_instead_of_the_spec
                for p in problems), problems
 
 
-def test_the_worker_reads_every_variable_the_spec_declares():
-    reads = conformance.worker_env_names()
-    assert {name for s in spec.SETTINGS for name in s.env_names} <= reads
-
-
 def test_conformance_fails_when_an_env_value_is_one_the_worker_refuses(renders):
     objects = _objects(renders)
     env = {e["name"]: e for e in _container(objects)["env"]}
@@ -202,3 +197,109 @@ def test_dockerfile_identity_reads_the_final_stage(tmp_path):
                           'FROM b\nARG UID\nUSER ${UID}:10001\n'
                           'ENTRYPOINT ["python", "-m", \\\n "worker"]\n')
     assert conformance.dockerfile_identity(dockerfile) == IMAGE
+
+
+# --- The objects around the Deployment ------------------------------------------------------
+
+def _one(objects, kind):
+    return next(o for o in objects if o["kind"] == kind)
+
+
+def metrics_ingress_dropped(objects):
+    policy = _one(objects, "NetworkPolicy")
+    policy["spec"]["ingress"] = [r for r in policy["spec"]["ingress"]
+                                 if {"port": contract.METRICS_PORT, "protocol": "TCP"}
+                                 not in r.get("ports", [])]
+
+
+def health_ingress_dropped(objects):
+    policy = _one(objects, "NetworkPolicy")
+    policy["spec"]["ingress"] = [r for r in policy["spec"]["ingress"] if "from" in r]
+
+
+def temporal_egress_dropped(objects):
+    for rule in _one(objects, "NetworkPolicy")["spec"]["egress"]:
+        rule["ports"] = [p for p in rule["ports"] if p["port"] != 7233]
+
+
+def policy_selects_other_pods(objects):
+    _one(objects, "NetworkPolicy")["spec"]["podSelector"]["matchLabels"][
+        "app.kubernetes.io/component"] = "other"
+
+
+def budget_selects_other_pods(objects):
+    _one(objects, "PodDisruptionBudget")["spec"]["selector"]["matchLabels"][
+        "app.kubernetes.io/name"] = "other"
+
+
+def scaled_object_targets_another_deployment(objects):
+    _one(objects, "ScaledObject")["spec"]["scaleTargetRef"]["name"] = "other"
+
+
+def scaled_object_watches_another_queue(objects):
+    _one(objects, "ScaledObject")["spec"]["triggers"][0]["metadata"]["taskQueue"] = "other"
+
+
+def replicas_set_with_an_autoscaler(objects):
+    conformance.worker_deployments(objects)[0]["spec"]["replicas"] = 3
+
+
+def pull_secret_not_referenced(objects):
+    _pod(objects).pop("imagePullSecrets")
+
+
+# name -> (config rendered, change, text the check must report)
+SURROUNDING_BREAKS = {
+    "NetworkPolicy without the metrics port": ("prod", metrics_ingress_dropped,
+                                               "no ingress to the pod's metrics port 9464"),
+    "NetworkPolicy without the health port": ("prod", health_ingress_dropped,
+                                              "no ingress to the pod's health port 8080"),
+    "NetworkPolicy without Temporal's port": ("prod", temporal_egress_dropped,
+                                              "no egress to Temporal's port 7233"),
+    "NetworkPolicy selecting other pods": ("prod", policy_selects_other_pods,
+                                           "podSelector does not match the worker's pods"),
+    "PodDisruptionBudget selecting other pods": ("prod", budget_selects_other_pods,
+                                                 "selector does not match the worker's pods"),
+    "ScaledObject scaling another Deployment": (
+        "prod-keda", scaled_object_targets_another_deployment, "not Deployment temporal-worker"),
+    "ScaledObject watching another queue": ("prod-keda", scaled_object_watches_another_queue,
+                                            "trigger taskQueue 'other' is not the worker's"),
+    "replicas with KEDA": ("prod-keda", replicas_set_with_an_autoscaler,
+                           "sets replicas although ScaledObject"),
+    "replicas with HPA": ("prod-hpa", replicas_set_with_an_autoscaler,
+                          "sets replicas although HorizontalPodAutoscaler"),
+    "pull Secret not referenced": ("prod", pull_secret_not_referenced,
+                                   "pull Secret the worker's pods do not reference"),
+}
+
+
+@pytest.mark.parametrize("name", SURROUNDING_BREAKS)
+def test_conformance_fails_when_an_object_around_the_deployment_breaks(renders, name):
+    config, change, expected = SURROUNDING_BREAKS[name]
+    objects = _objects(renders, config)
+    assert conformance.check(objects, image=IMAGE) == []
+    change(objects)
+    problems = conformance.check(objects, image=IMAGE)
+    assert any(expected in p for p in problems), (name, problems)
+
+
+def test_the_dev_workers_policy_lets_it_reach_the_dev_server(renders):
+    objects = _objects(renders, "dev")
+    assert conformance.check(objects, image=IMAGE) == []
+    policy = _one(objects, "NetworkPolicy")
+    server = next(o for o in objects if o["kind"] == "Service")
+    port = server["spec"]["ports"][0]["port"]
+    assert {"port": port, "protocol": "TCP"} in policy["spec"]["egress"][1]["ports"]
+
+
+def test_the_pull_secrets_content_never_appears_outside_a_secret(stack_configs):
+    stack, config = stack_configs["prod"]
+    rendering = render.render(config, stack=stack, redact=False)  # the real values, in memory
+    objects = copy.deepcopy(rendering.objects)
+    assert conformance.check(objects, image=IMAGE) == []
+    pull = next(o for o in objects if o.get("type") == "kubernetes.io/dockerconfigjson")
+    leaked = pull["stringData"][".dockerconfigjson"]
+    conformance.worker_deployments(objects)[0]["spec"]["template"]["metadata"][
+        "annotations"]["example.com/registry"] = leaked
+    problems = conformance.check(objects, image=IMAGE)
+    assert any("holds the pull Secret" in p for p in problems), problems

@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import json
 import posixpath
 
+import pytest
+
 import temporal_worker_spec.settings as spec
-from stack.secrets import SECRET_ENV_SECRET, SERVER_CA_SECRET, TLS_SECRET, secret_name
+from stack.secrets import (REGISTRY_SECRET, SECRET_ENV_SECRET, SERVER_CA_SECRET, TLS_SECRET,
+                           secret_name)
 from temporal_worker_spec import contract
 from tests.program.helpers import (DEPLOYMENT, IMAGE, SECRET, TEMPORAL_API_KEY, WORKER, Pki,
                                    container, env_of, pem, walk_strings)
@@ -242,3 +246,57 @@ def test_checksum_is_keyed_so_a_guessable_secret_cannot_be_recovered(prod_config
     assert key.get("length") == 32
     changed = run_stack({**config, "secretEnv": json.dumps({"PIN": "4822"})}, stack="prod")
     assert checksum(changed) != value, "rotating a referenced Secret must still roll the pods"
+
+
+# --- Production objects around the Deployment ------------------------------------------------
+
+def test_production_objects_are_there_by_default(prod_run: StackRun):
+    kinds = {r.type_.rsplit(":", 1)[1] for r in prod_run.kubernetes_objects()}
+    assert {"PodDisruptionBudget", "ServiceAccount", "NetworkPolicy"} <= kinds
+    assert prod_run.one("kubernetes:core/v1:Namespace").get("metadata", "labels") == {
+        f"pod-security.kubernetes.io/{m}": "restricted" for m in ("enforce", "audit", "warn")}
+
+
+def test_registry_credentials_become_a_pull_secret_the_pods_use(prod_run: StackRun, prod_config):
+    pull = secrets_by_name(prod_run)[REGISTRY_SECRET]
+    assert pull.get("type") == "kubernetes.io/dockerconfigjson"
+    assert pull.is_secret("stringData", ".dockerconfigjson")
+    auths = json.loads(pull.get("stringData", ".dockerconfigjson"))["auths"]
+    assert auths == {"registry.example.com": {
+        "username": "ci", "password": prod_config["registryPassword"],
+        "auth": base64.b64encode(f"ci:{prod_config['registryPassword']}".encode()).decode()}}
+    pod = prod_run.one(DEPLOYMENT, WORKER).get("spec", "template", "spec")
+    assert pod["imagePullSecrets"] == [{"name": REGISTRY_SECRET}]
+
+
+def test_the_chat_apis_port_is_let_out_when_the_chat_key_is_set(prod_run: StackRun, prod_config):
+    [policy] = prod_run.of_type("kubernetes:networking.k8s.io/v1:NetworkPolicy")
+    out = policy.get("spec", "egress")[1]["ports"]
+    assert {"port": 443, "protocol": "TCP"} in out  # https://api.openai.example/v1
+    assert {"port": 7233, "protocol": "TCP"} in out  # payments.a1b2c.tmprl.cloud:7233
+    config = {k: v for k, v in prod_config.items() if k != "chatgptApiKey"}
+    [policy] = run_stack(config, stack="prod").of_type(
+        "kubernetes:networking.k8s.io/v1:NetworkPolicy")
+    assert {"port": 443, "protocol": "TCP"} not in policy.get("spec", "egress")[1]["ports"]
+
+
+@pytest.mark.parametrize("autoscaling, kinds", [
+    ("keda", {"ScaledObject", "TriggerAuthentication"}), ("hpa", {"HorizontalPodAutoscaler"})])
+def test_with_an_autoscaler_the_deployment_sets_no_replicas(prod_config, autoscaling, kinds):
+    run = run_stack({**prod_config, "autoscaling": autoscaling, "maxReplicas": "12"},
+                    stack="prod")
+    found = {r.type_.rsplit(":", 1)[1] for r in run.kubernetes_objects()}
+    assert kinds <= found
+    assert "replicas" not in run.one(DEPLOYMENT, WORKER).get("spec")
+    if autoscaling == "keda":
+        auth = run.one("kubernetes:keda.sh/v1alpha1:TriggerAuthentication").get("spec")
+        parameters = {r["parameter"]: (r["name"], r["key"]) for r in auth["secretTargetRef"]}
+        assert parameters["apiKey"] == (API_KEY_SECRET, spec.TEMPORAL_API_KEY.env)
+        assert parameters["cert"] == (TLS_SECRET, "tls.crt")
+        assert parameters["ca"] == (SERVER_CA_SECRET, "ca.crt")
+
+
+def test_an_own_pull_secret_and_registry_credentials_do_not_mix(prod_config):
+    with pytest.raises(ValueError, match="imagePullSecret: must not be set with "
+                                         "temporal-worker:registryUsername"):
+        run_stack({**prod_config, "imagePullSecret": "other"}, stack="prod")
