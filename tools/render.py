@@ -45,7 +45,8 @@ class Rendering:
     """The Kubernetes objects a stack would apply, plus what was left out."""
 
     objects: list[dict[str, Any]]
-    """Kubernetes objects in registration order."""
+    """Kubernetes objects in the order they are applied (`apply_order`), whatever order the
+    program registered them in."""
     skipped: list[str] = field(default_factory=list)
     """`type name` of resources that are not Kubernetes objects (image, component)."""
     exports: dict[str, Any] = field(default_factory=dict)
@@ -132,9 +133,28 @@ def render(config: Mapping[str, str], *, stack: str = "dev", image_digest: str |
         if manifest["kind"] != "Secret":
             leaks += [f"{resource.urn}: {'.'.join(map(str, p))}" for p in resource.secret_paths]
     exports = {k: REDACTED if k in run.secret_exports else v for k, v in run.exports.items()}
+    # Registration order follows when each object's Outputs resolve, which varies between runs.
+    objects.sort(key=apply_order)
     return Rendering(objects, skipped, exports,
                      None if run.image_digest_is_placeholder else run.image_digest, leaks,
                      list(run.warnings))
+
+
+# The order `helm install` applies kinds in (Helm's InstallOrder); other kinds (custom
+# resources such as ScaledObject and PodMonitor) come after, by kind.
+KIND_ORDER = ("Namespace", "NetworkPolicy", "ResourceQuota", "LimitRange", "PodDisruptionBudget",
+              "ServiceAccount", "Secret", "ConfigMap", "StorageClass", "PersistentVolume",
+              "PersistentVolumeClaim", "CustomResourceDefinition", "ClusterRole",
+              "ClusterRoleBinding", "Role", "RoleBinding", "Service", "DaemonSet", "Pod",
+              "ReplicationController", "ReplicaSet", "Deployment", "HorizontalPodAutoscaler",
+              "StatefulSet", "Job", "CronJob", "IngressClass", "Ingress", "APIService")
+
+
+def apply_order(obj: Mapping[str, Any]) -> tuple:
+    """Sort key: kinds in the order they are applied, then namespace and name."""
+    kind, meta = obj["kind"], obj.get("metadata", {})
+    rank = KIND_ORDER.index(kind) if kind in KIND_ORDER else len(KIND_ORDER)
+    return rank, kind, meta.get("namespace") or "", meta.get("name") or ""
 
 
 def _file_name(index: int, obj: Mapping[str, Any]) -> str:

@@ -227,3 +227,32 @@ def test_a_secret_given_without_its_key_is_not_echoed(tmp_path, capsys):
     assert render.main(["--out", str(tmp_path), "--set-secret", SECRET_LOOKING]) == 2
     err = capsys.readouterr().err
     assert err == "error: --set-secret: expected KEY=VALUE\n"
+
+
+def test_objects_are_written_in_apply_order_whatever_order_they_were_registered_in(
+        tmp_path, monkeypatch):
+    """Registration order follows Output timing; the files must not. Namespaces first, the
+    objects pods need before the Deployments, autoscalers and custom resources after."""
+    def obj(kind, name, namespace="w"):
+        return {"kind": kind, "metadata": {"name": name, "namespace": namespace}}
+
+    registered = [obj("ScaledObject", "w-b"), obj("Deployment", "w-b"), obj("NetworkPolicy", "w"),
+                  obj("HorizontalPodAutoscaler", "w"), obj("Deployment", "w-a"),
+                  obj("Secret", "tls"), obj("Namespace", "w", None), obj("ServiceAccount", "w"),
+                  obj("PodMonitor", "w")]
+    expected = ["Namespace w", "NetworkPolicy w", "ServiceAccount w", "Secret tls",
+                "Deployment w-a", "Deployment w-b", "HorizontalPodAutoscaler w", "PodMonitor w",
+                "ScaledObject w-b"]
+    for order in (registered, registered[::-1]):
+        monkeypatch.setattr("tools.mockstack.run_stack", lambda *a, _o=order, **k: _fake_run(_o))
+        rendering = render.render({})
+        assert [f"{o['kind']} {o['metadata']['name']}" for o in rendering.objects] == expected
+    written = render.write(rendering, tmp_path)
+    assert [p.name.split("-", 1)[0] for p in written] == [f"{i:02d}" for i in range(1, 10)]
+
+
+def _fake_run(objects):
+    from tools.mockstack import MockResource, StackRun
+    return StackRun(resources=[MockResource(
+        type_=f"kubernetes:test/v1:{o['kind']}", name=o["metadata"]["name"], urn="urn", parent="",
+        custom=True, inputs=o, secret_paths=frozenset()) for o in objects], exports={})
