@@ -44,6 +44,8 @@ def pulumi_config_block() -> str:
         if not s.config or s.secret:
             continue
         default = s.default if s.default is not None else ""
+        if s.kind.type == "string" and s.default is not None:
+            default = s.kind.text(s.default)
         lines += [f"  {s.name}:", f"    type: {s.kind.type}"]
         if s.kind.items:
             lines.append(f"    items:\n      type: {s.kind.items}")

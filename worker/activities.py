@@ -38,6 +38,14 @@ class ChatRequest:
 
 
 @dataclass
+class SmokeTest:
+    """Input of the rollout gate: how much to exercise, and whether to fail on purpose."""
+
+    items: int = 3
+    fail_with: str | None = None
+
+
+@dataclass
 class BatchRequest:
     """A batch of `items` processed one per `seconds_per_item` (workflow and activity)."""
 

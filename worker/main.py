@@ -21,7 +21,7 @@ from temporalio.worker import Worker, WorkerDeploymentConfig
 import temporal_worker_spec.settings as spec
 from temporal_worker_spec import contract
 from worker import activities, health, logs, polls, settings
-from worker.workflows import WORKFLOWS
+from worker.workflows import VERSIONED_WORKFLOWS, WORKFLOWS
 
 log = logging.getLogger("worker")
 
@@ -52,12 +52,12 @@ def build_worker(client: Client, config: settings.Settings) -> Worker:
             version=WorkerDeploymentVersion(deployment_name=config["deploymentName"],
                                             build_id=config["buildId"]),
             use_worker_versioning=True,
-            default_versioning_behavior=VersioningBehavior.AUTO_UPGRADE,
+            default_versioning_behavior=VersioningBehavior[config["defaultVersioningBehavior"]],
         )
     return Worker(
         client,
         task_queue=config.task_queue,
-        workflows=WORKFLOWS,
+        workflows=VERSIONED_WORKFLOWS if deployment else WORKFLOWS,
         activities=[chat.chat_completion, activities.process_batch],
         graceful_shutdown_timeout=timedelta(seconds=config["gracefulShutdownSeconds"]),
         deployment_config=deployment,

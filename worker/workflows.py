@@ -1,7 +1,15 @@
-"""Sample workflows: a chat-completions call and a dependency-free batch job.
+"""Sample workflows: a chat-completions call, a dependency-free batch job and a smoke test.
 
 Timeouts and retries are chosen per activity: what each may cost, and which errors a retry
 cannot fix.
+
+Under worker versioning (a versioned rollout) each workflow says how it moves between builds:
+a chat call is short and may finish on whichever build is Current (AUTO_UPGRADE); a batch
+heartbeats progress tied to the code that started it, so it stays on its build (PINNED); the
+smoke test must run on the build it tests (PINNED). A workflow that says nothing follows
+WORKER_DEFAULT_VERSIONING_BEHAVIOR. The server refuses a versioning behaviour from a worker that
+is not versioned, so those declarations sit on twins (`VERSIONED_WORKFLOWS`) that the worker
+registers only when it runs as a version.
 """
 
 from __future__ import annotations
@@ -9,11 +17,12 @@ from __future__ import annotations
 from datetime import timedelta
 
 from temporalio import workflow
-from temporalio.common import RetryPolicy
+from temporalio.common import RetryPolicy, VersioningBehavior
+from temporalio.exceptions import ApplicationError
 
 with workflow.unsafe.imports_passed_through():
     from worker.activities import (NON_RETRYABLE_CHAT_ERRORS, BatchRequest, ChatActivities,
-                                   ChatRequest, process_batch)
+                                   ChatRequest, SmokeTest, process_batch)
 
 
 @workflow.defn(name="ChatWorkflow")
@@ -59,4 +68,53 @@ class BatchWorkflow:
         return f"batch {request.name}: processed {done} of {request.items} items"
 
 
-WORKFLOWS = [ChatWorkflow, BatchWorkflow]
+@workflow.defn(name="SmokeTestWorkflow")
+class SmokeTestWorkflow:
+    """A rollout gate: run on a new build before it gets traffic (rollout `gateWorkflow`).
+
+    It exercises the build's activities; `fail_with` makes it fail on purpose, so a pipeline
+    can prove that a failing gate stops a rollout.
+    """
+
+    @workflow.run
+    async def run(self, test: SmokeTest) -> str:
+        done = await workflow.execute_activity(
+            process_batch, BatchRequest(name="smoke-test", items=test.items),
+            start_to_close_timeout=timedelta(seconds=60))
+        if test.fail_with:
+            raise ApplicationError(test.fail_with, type="SmokeTestFailed", non_retryable=True)
+        return f"smoke test passed on this build: {done} items"
+
+
+WORKFLOWS = [ChatWorkflow, BatchWorkflow, SmokeTestWorkflow]
+
+
+@workflow.defn(name="ChatWorkflow", versioning_behavior=VersioningBehavior.AUTO_UPGRADE)
+class VersionedChatWorkflow(ChatWorkflow):
+    """ChatWorkflow under worker versioning: moves to the new Current build."""
+
+    @workflow.run
+    async def run(self, request: ChatRequest) -> str:
+        return await super().run(request)
+
+
+@workflow.defn(name="BatchWorkflow", versioning_behavior=VersioningBehavior.PINNED)
+class VersionedBatchWorkflow(BatchWorkflow):
+    """BatchWorkflow under worker versioning: stays on the build it started on."""
+
+    @workflow.run
+    async def run(self, request: BatchRequest) -> str:
+        return await super().run(request)
+
+
+@workflow.defn(name="SmokeTestWorkflow", versioning_behavior=VersioningBehavior.PINNED)
+class VersionedSmokeTestWorkflow(SmokeTestWorkflow):
+    """SmokeTestWorkflow under worker versioning: runs on the build it was started on."""
+
+    @workflow.run
+    async def run(self, test: SmokeTest) -> str:
+        return await super().run(test)
+
+
+VERSIONED_WORKFLOWS = [VersionedChatWorkflow, VersionedBatchWorkflow,
+                       VersionedSmokeTestWorkflow]

@@ -93,9 +93,9 @@ class Invalid(ValueError):
 
 
 # --- The settings --------------------------------------------------------------------------
-CONNECTION, WORKER, KUBERNETES, PRODUCTION, IMAGE, DEV, WORKLOAD = (
-    "Temporal connection", "Worker", "Kubernetes", "Production", "Image", "Dev server",
-    "Sample workload")
+CONNECTION, WORKER, ROLLOUT, KUBERNETES, PRODUCTION, IMAGE, DEV, WORKLOAD = (
+    "Temporal connection", "Worker", "Rollouts", "Kubernetes", "Production", "Image",
+    "Dev server", "Sample workload")
 
 TEMPORAL_ADDRESS = Setting(
     "temporalAddress", "Temporal frontend as host:port, e.g. ns.acct.tmprl.cloud:7233.",
@@ -166,10 +166,41 @@ LIVENESS_FILE = Setting(
     kinds.file_path(), WORKER, env="WORKER_LIVENESS_FILE", config=False)
 DEPLOYMENT_NAME = Setting(
     "deploymentName", "Worker Deployment name for worker versioning; set with buildId.",
-    kinds.temporal_name(), WORKER, env="TEMPORAL_DEPLOYMENT_NAME", config=False)
+    kinds.worker_deployment_name(), WORKER, env="TEMPORAL_DEPLOYMENT_NAME", config=False)
 BUILD_ID = Setting(
     "buildId", "Build ID for worker versioning; set with deploymentName.",
     kinds.string(max_length=255), WORKER, env="TEMPORAL_WORKER_BUILD_ID", config=False)
+
+DEFAULT_VERSIONING_BEHAVIOR = Setting(
+    "defaultVersioningBehavior", "With a versioned rollout: whether a workflow that does not "
+    "say otherwise stays on the build it started on (PINNED) or moves to the new Current "
+    "build (AUTO_UPGRADE).", kinds.choice("AUTO_UPGRADE", "PINNED"), ROLLOUT,
+    default="AUTO_UPGRADE", env="WORKER_DEFAULT_VERSIONING_BEHAVIOR", arg=True)
+ROLLOUT_STRATEGY = Setting(
+    "rollout", "rolling (one Deployment, no worker versioning), allAtOnce or progressive "
+    "(a Deployment per build, Temporal Worker Versioning).",
+    kinds.choice("rolling", "allAtOnce", "progressive"), ROLLOUT, default="rolling", arg=True)
+RAMP_STEPS = Setting(
+    "rampSteps", "progressive: percentages of new workflows sent to the new build before it "
+    "becomes Current.", kinds.percentages(), ROLLOUT, default=[10, 50])
+RAMP_PAUSE = Setting(
+    "rampPause", "progressive: how long each ramp step lasts.", kinds.duration(86400), ROLLOUT,
+    default=300)
+GATE_WORKFLOW = Setting(
+    "gateWorkflow", "Workflow type run once on a new build before it gets any traffic; if it "
+    "fails, the rollout stops and the old build stays Current.", kinds.string(max_length=200),
+    ROLLOUT)
+GATE_INPUT = Setting(
+    "gateInput", "JSON argument of the gate workflow.", kinds.json_text(), ROLLOUT)
+SUNSET_SCALEDOWN_DELAY = Setting(
+    "sunsetScaledownDelay", "How long a drained build keeps its pods before they go to zero.",
+    kinds.duration(90 * 86400), ROLLOUT, default=3600)
+SUNSET_DELETE_DELAY = Setting(
+    "sunsetDeleteDelay", "How long a drained build's Deployment stays (at zero pods) before "
+    "it is deleted.", kinds.duration(365 * 86400), ROLLOUT, default=86400)
+CURRENT_BUILD = Setting(
+    "currentBuildId", "Make this build Current instead of the new image's: rollback to a "
+    "build whose Deployment still exists.", kinds.build_id(), ROLLOUT)
 
 K8S_NAMESPACE = Setting(
     "k8sNamespace", "Kubernetes namespace the stack creates for the worker.",
@@ -354,6 +385,27 @@ def _one_pull_secret(values: Mapping[str, Any]) -> None:
                                          "makes the pull Secret from the registry credentials")
 
 
+def _sunset_order(values: Mapping[str, Any]) -> None:
+    if values["sunsetDeleteDelay"] < values["sunsetScaledownDelay"]:
+        raise Invalid("sunsetDeleteDelay", "must not be shorter than {sunsetScaledownDelay}: a "
+                                           "build's pods go to zero before its Deployment goes")
+
+
+def _reachable_for_rollouts(values: Mapping[str, Any]) -> None:
+    if values.get("devServer") and values["rollout"] != "rolling":
+        raise Invalid("rollout", "must be rolling with {devServer}: a versioned rollout asks "
+                                 "Temporal which builds are live from where pulumi runs, and "
+                                 "the in-cluster dev server cannot be reached from there")
+
+
+def _versioned_only(values: Mapping[str, Any]) -> None:
+    if values["rollout"] == "rolling":
+        for name in ("gateWorkflow", "currentBuildId"):
+            if values.get(name) is not None:
+                raise Invalid(name, "needs {rollout} allAtOnce or progressive (worker "
+                                    "versioning); rolling has no builds to choose between")
+
+
 def _scaling_bounds(values: Mapping[str, Any]) -> None:
     if values["minReplicas"] > values["maxReplicas"]:
         raise Invalid("minReplicas", f"{values['minReplicas']} must not exceed {{maxReplicas}} "
@@ -374,6 +426,12 @@ RULES: tuple[Rule, ...] = (
          "With `devServer`, no remote connection setting may be set."),
     Rule(("healthPort", "metricsPort"), _ports_differ, "Health and metrics ports differ."),
     _together("deploymentName", "buildId", "worker versioning needs both"),
+    Rule(("sunsetScaledownDelay", "sunsetDeleteDelay"), _sunset_order,
+         "`sunsetDeleteDelay` is at least `sunsetScaledownDelay`."),
+    Rule(("devServer", "rollout"), _reachable_for_rollouts,
+         "A versioned `rollout` needs a Temporal the program can reach (not `devServer`)."),
+    Rule(("rollout", "gateWorkflow", "currentBuildId"), _versioned_only,
+         "`gateWorkflow` and `currentBuildId` need a versioned `rollout`."),
     Rule(("imagePullSecret", "registryUsername"), _one_pull_secret,
          "`imagePullSecret` or `registryUsername`: the stack makes the pull Secret from the "
          "latter."),

@@ -24,6 +24,7 @@ _HOST_LABEL = re.compile(r"(?!-)[A-Za-z0-9-]{1,63}(?<!-)", re.ASCII)
 _DNS1123_LABEL = re.compile(r"[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?", re.ASCII)
 _DNS1123_SUBDOMAIN = re.compile(
     r"(?=.{1,253}\Z)[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*", re.ASCII)
+_BUILD_ID = re.compile(r"[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?", re.ASCII)
 _ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*", re.ASCII)
 _INTEGER = re.compile(r"[+-]?[0-9]+", re.ASCII)
 _QUANTITY = re.compile(r"(?P<number>[0-9]+(?:\.[0-9]+)?|\.[0-9]+)"
@@ -58,9 +59,13 @@ class Kind:
     """Text -> value; raises ValueError with a reason phrase that never quotes a secret."""
     items: str | None = None
     """For arrays: the JSON/Pulumi type of the items."""
+    render: Callable[[Any], str] | None = None
+    """Writes a value back as text when `str` would not read well (`3600` -> `1h`)."""
 
     def text(self, value: Any) -> str:
         """The value as an environment variable or config value holds it."""
+        if self.render is not None:
+            return self.render(value)
         if isinstance(value, bool):
             return "true" if value else "false"
         if isinstance(value, float) and value.is_integer() and self.type == "integer":
@@ -95,6 +100,20 @@ def temporal_name() -> Kind:
     """A Temporal namespace or task queue name: the server refuses more than 1000 characters
     (its default `limit.maxIDLength`)."""
     return string(max_length=1000, label="name (1-1000 characters)")
+
+
+def worker_deployment_name() -> Kind:
+    """A Temporal Worker Deployment name: a Temporal name without '.', which the server uses to
+    join the name and a build ID and refuses in names ("cannot contain '.'")."""
+    name = temporal_name()
+
+    def parse(text: str) -> str:
+        value = name.parse(text)
+        if "." in value:
+            raise ValueError(f"must not contain '.' (Temporal joins a Worker Deployment name and "
+                             f"a build ID with it), got {value!r}")
+        return value
+    return Kind("string", "name without '.' (1-1000 characters)", parse)
 
 
 def integer(minimum: int, maximum: int) -> Kind:
@@ -360,6 +379,53 @@ def json_list(item: Kind, label: str, max_items: int = 64) -> Kind:
     return Kind("array", f"list ({label})", parse, items=item.type)
 
 
+_DURATION = re.compile(r"(?P<number>[0-9]{1,9})(?P<unit>[smhd]?)", re.ASCII)
+_UNITS = {"": 1, "s": 1, "m": 60, "h": 3600, "d": 86400}
+
+
+def duration(maximum_seconds: int) -> Kind:
+    """A duration as `90s`, `15m`, `1h`, `2d` or plain seconds; the value is in seconds."""
+    def parse(text: str) -> int:
+        match = _DURATION.fullmatch(text.strip())
+        if not match:
+            raise ValueError(f"must be a duration such as 30m, 1h or 2d, got {text!r}")
+        seconds = int(match["number"]) * _UNITS[match["unit"]]
+        if seconds > maximum_seconds:
+            raise ValueError(f"must be at most {maximum_seconds} seconds, got {seconds}")
+        return seconds
+
+    def render(seconds: Any) -> str:
+        seconds = int(seconds)
+        for unit in "dhm":
+            if seconds and seconds % _UNITS[unit] == 0:
+                return f"{seconds // _UNITS[unit]}{unit}"
+        return f"{seconds}s"
+    return Kind("string", "duration (`30m`, `1h`, `2d`)", parse, render=render)
+
+
+def percentages() -> Kind:
+    """Increasing ramp percentages between 1 and 99, e.g. `[10, 50]`."""
+    steps = json_list(integer(1, 99), "[10, 50]", max_items=20)
+
+    def parse(text: str) -> list:
+        value = steps.parse(text)
+        if value != sorted(value):
+            raise ValueError(f"must increase, got {value}")
+        return value
+    return Kind("array", steps.label, parse, items="integer")
+
+
+def json_text() -> Kind:
+    """Any JSON value, kept as its text."""
+    def parse(text: str) -> str:
+        try:
+            json.loads(text)
+        except ValueError:
+            raise ValueError("must be JSON") from None
+        return text.strip()
+    return Kind("string", "JSON", parse)
+
+
 def ports() -> Kind:
     return json_list(integer(1, 65535), "[443]")
 
@@ -367,6 +433,12 @@ def ports() -> Kind:
 def namespaces() -> Kind:
     return json_list(pattern(_DNS1123_LABEL, "namespace", "is not a DNS-1123 label"),
                      '["monitoring"]')
+
+
+def build_id() -> Kind:
+    """A worker build ID that is also a label value and a Deployment name suffix."""
+    return pattern(_BUILD_ID, "build ID", "is not a build ID: lowercase letters, digits and "
+                   "'-', at most 63, as a label value and a Deployment name suffix")
 
 
 def dns_subdomain() -> Kind:
