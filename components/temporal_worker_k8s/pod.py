@@ -36,6 +36,7 @@ TMP_VOLUME = "tmp"
 COMPONENT_ENV = frozenset({
     spec.TLS_CERT.env, spec.TLS_KEY.env, spec.TLS_SERVER_CA.env, spec.HEALTH_PORT.env,
     spec.METRICS_PORT.env, spec.HEARTBEAT_FILE.env, spec.LIVENESS_FILE.env, spec.TLS.env,
+    spec.DEPLOYMENT_NAME.env, spec.BUILD_ID.env,
     *(alias for s in spec.SETTINGS for alias in s.aliases),
     *(s.env for s in spec.SETTINGS if s.arg and s.env),
 })

@@ -6,6 +6,7 @@ from cert-manager; the component creates none. Inputs that are also settings
 """
 
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any, NotRequired, Optional, TypedDict
 
 import pulumi
@@ -14,12 +15,16 @@ import pulumi_random as random
 
 import temporal_worker_spec as spec
 from temporal_worker_k8s import pod, production
+from temporal_worker_spec import values as spec_values
 from temporal_worker_spec import contract
 
 PACKAGE = "temporal-worker-k8s"
 TYPE_TOKEN = f"{PACKAGE}:index:TemporalWorker"
 # The token before the component became a package; existing stacks keep their resources.
 LEGACY_TYPE_TOKEN = "temporal-worker:index:TemporalWorker"
+BUILD_ID_LABEL = "temporal.io/build-id"
+DEPLOYMENT_LABEL = "temporal.io/deployment-name"
+BUILD_ID_KIND = spec_values.build_id()
 
 
 class SecretKeyRef(TypedDict):
@@ -44,6 +49,17 @@ class Toleration(TypedDict):
     """NoSchedule, PreferNoSchedule or NoExecute; empty matches all effects."""
     toleration_seconds: NotRequired[pulumi.Input[int]]
     """How long a NoExecute taint is tolerated before eviction."""
+
+
+class BuildVersion(TypedDict):
+    """An older build that keeps running beside the new one during a versioned rollout."""
+
+    build_id: str
+    """Its build ID, as Temporal knows it (label-safe, at most 63 characters)."""
+    image: pulumi.Input[str]
+    """Its image, pinned by digest."""
+    replicas: NotRequired[pulumi.Input[int]]
+    """Its pod count; 0 keeps the Deployment without pods (a drained build waiting for deletion). Default: the replicas input."""
 
 
 class TemporalWorkerArgs(TypedDict):
@@ -121,6 +137,16 @@ class TemporalWorkerArgs(TypedDict):
     """Namespaces allowed to scrape the metrics port; empty allows every namespace. Default: `[]`."""
     pod_monitor: NotRequired[bool]
     """A Prometheus Operator PodMonitor for the metrics port. Default: `false`."""
+    default_versioning_behavior: NotRequired[pulumi.Input[str]]
+    """With a versioned rollout: whether a workflow that does not say otherwise stays on the build it started on (PINNED) or moves to the new Current build (AUTO_UPGRADE). Default: `AUTO_UPGRADE`."""
+    rollout: NotRequired[str]
+    """rolling (one Deployment, no worker versioning), allAtOnce or progressive (a Deployment per build, Temporal Worker Versioning). Default: `rolling`."""
+    build_id: NotRequired[str]
+    """Build ID of image under worker versioning (label-safe, at most 63 characters); unset derives it from the image's digest."""
+    deployment_name: NotRequired[pulumi.Input[str]]
+    """Temporal Worker Deployment the builds belong to; unset uses <namespace>/<name>."""
+    versions: NotRequired[Sequence[BuildVersion]]
+    """Older builds that keep their own Deployments during a versioned rollout (those Temporal still routes to, or that are draining)."""
     image_pull_secret: NotRequired[pulumi.Input[str]]
     """Existing Secret the pods pull the image with (the stack makes one from registryUsername/registryPassword when those are set)."""
     labels: NotRequired[Mapping[str, str]]
@@ -158,6 +184,10 @@ class TemporalWorker(pulumi.ComponentResource):
     """Labels of the Deployment and its pods."""
     service_account_name: pulumi.Output[str]
     """ServiceAccount the pods run as."""
+    build_id: pulumi.Output[str]
+    """Build ID of image under worker versioning; empty with the rolling strategy."""
+    temporal_deployment_name: pulumi.Output[str]
+    """Temporal Worker Deployment of the builds; empty with the rolling strategy."""
 
     def __init__(self, name: str, args: TemporalWorkerArgs,
                  opts: Optional[pulumi.ResourceOptions] = None) -> None:
@@ -197,15 +227,53 @@ class TemporalWorker(pulumi.ComponentResource):
                 f"{name}-service-account", metadata=metadata(),
                 automount_service_account_token=False, opts=child).metadata.name
 
+        temporal_deployment = args.get("deployment_name") or pulumi.Output.concat(
+            namespace, "/", name)
+        deployments = [self._deployment(name, build, args, settings, selector, labels,
+                                        annotations, account, temporal_deployment, namespace)
+                       for build in settings["builds"]]
+        self._production(name, args, settings, selector, metadata, deployments,
+                         temporal_deployment)
+
+        first, new_build = deployments[0], settings["builds"][0]
+        self.deployment_name = first.metadata.name
+        self.namespace = first.metadata.namespace
+        self.labels = pulumi.Output.from_input(labels)
+        self.service_account_name = pulumi.Output.from_input(account)
+        self.build_id = pulumi.Output.from_input(new_build.build_id or "")
+        self.temporal_deployment_name = pulumi.Output.from_input(
+            temporal_deployment if new_build.build_id else "")
+        self.register_outputs({"deployment_name": self.deployment_name,
+                               "namespace": self.namespace, "labels": self.labels,
+                               "service_account_name": self.service_account_name,
+                               "build_id": self.build_id,
+                               "temporal_deployment_name": self.temporal_deployment_name})
+
+    def _deployment(self, name: str, build: "_Build", args: TemporalWorkerArgs,
+                    settings: Mapping[str, Any], selector: Mapping[str, str],
+                    labels: Mapping[str, Any], annotations: Mapping[str, Any],
+                    account: pulumi.Input[str], temporal_deployment: pulumi.Input[str],
+                    namespace: pulumi.Input[str]) -> k8s.apps.v1.Deployment:
+        """One build's Deployment: the only one with the rolling strategy, one per build when
+        versioned (each polls as its version of the Temporal Worker Deployment)."""
+        own_selector, own_labels, identity = dict(selector), dict(labels), {}
+        if build.build_id:
+            own_selector[BUILD_ID_LABEL] = build.build_id
+            own_labels.update({BUILD_ID_LABEL: build.build_id,
+                               DEPLOYMENT_LABEL: pulumi.Output.from_input(
+                                   temporal_deployment).apply(pod.label_value)})
+            identity = {"deploymentName": temporal_deployment, "buildId": build.build_id}
         autoscaled = settings["autoscaling"] != "off"
-        # Runs and keeps the worker pods alive, rolling them on a new image or rotated secrets.
-        deployment = k8s.apps.v1.Deployment(
-            f"{name}-deployment",
-            metadata=metadata(),
+        # Runs and keeps one build's worker pods alive, rolling them on rotated secrets (and,
+        # with the rolling strategy, on a new image).
+        return k8s.apps.v1.Deployment(
+            f"{name}{build.suffix}-deployment",
+            metadata=k8s.meta.v1.ObjectMetaArgs(name=f"{name}{build.suffix}",
+                                                namespace=namespace, labels=own_labels),
             spec=k8s.apps.v1.DeploymentSpecArgs(
                 # An autoscaler owns the count; a value here would fight it on every update.
-                replicas=None if autoscaled else settings["replicas"],
-                selector=k8s.meta.v1.LabelSelectorArgs(match_labels=selector),
+                replicas=None if autoscaled else build.replicas,
+                selector=k8s.meta.v1.LabelSelectorArgs(match_labels=own_selector),
                 strategy=k8s.apps.v1.DeploymentStrategyArgs(
                     type="RollingUpdate",
                     rolling_update=k8s.apps.v1.RollingUpdateDeploymentArgs(
@@ -213,23 +281,20 @@ class TemporalWorker(pulumi.ComponentResource):
                 revision_history_limit=10,
                 progress_deadline_seconds=600,
                 template=k8s.core.v1.PodTemplateSpecArgs(
-                    metadata=k8s.meta.v1.ObjectMetaArgs(labels=labels, annotations=annotations),
-                    spec=_pod_spec(args, settings, selector, account)),
+                    metadata=k8s.meta.v1.ObjectMetaArgs(labels=own_labels,
+                                                        annotations=annotations),
+                    spec=_pod_spec({**args, "image": build.image},
+                                   {**settings, **identity}, selector, account)),
             ),
-            opts=child)
-        self._production(name, args, settings, selector, metadata, deployment.metadata.name)
-
-        self.deployment_name = deployment.metadata.name
-        self.namespace = deployment.metadata.namespace
-        self.labels = pulumi.Output.from_input(labels)
-        self.service_account_name = pulumi.Output.from_input(account)
-        self.register_outputs({"deployment_name": self.deployment_name,
-                               "namespace": self.namespace, "labels": self.labels,
-                               "service_account_name": self.service_account_name})
+            opts=pulumi.ResourceOptions(parent=self))
 
     def _production(self, name: str, args: TemporalWorkerArgs, settings: Mapping[str, Any],
-                    selector: Mapping[str, str], metadata, deployment: pulumi.Output[str]) -> None:
-        """The objects around the Deployment that production needs, as the inputs ask."""
+                    selector: Mapping[str, str], metadata,
+                    deployments: Sequence[k8s.apps.v1.Deployment],
+                    temporal_deployment: pulumi.Input[str]) -> None:
+        """The objects around the Deployments that production needs, as the inputs ask. The
+        budget, policy and monitor select every build's pods; each build gets its own
+        autoscaler."""
         child = pulumi.ResourceOptions(parent=self)
         autoscaling = settings["autoscaling"]
         replicas = settings["replicas"]
@@ -260,18 +325,22 @@ class TemporalWorker(pulumi.ComponentResource):
             k8s.apiextensions.CustomResource(
                 f"{name}-pod-monitor", api_version=production.PROMETHEUS_API, kind="PodMonitor",
                 metadata=metadata(), spec=production.pod_monitor(selector), opts=child)
-        if autoscaling == "hpa":
-            # Scales the worker on CPU where KEDA is not installed.
-            k8s.autoscaling.v2.HorizontalPodAutoscaler(
-                f"{name}-hpa", metadata=metadata(), spec=production.hpa(
-                    deployment, minimum=settings["minReplicas"],
-                    maximum=settings["maxReplicas"],
-                    cpu_percent=settings["targetCpuUtilization"]), opts=child)
-        elif autoscaling == "keda":
-            self._keda(name, args, settings, metadata, deployment)
+        for build, deployment in zip(settings["builds"], deployments):
+            target = deployment.metadata.name
+            if autoscaling == "hpa":
+                # Scales the worker on CPU where KEDA is not installed.
+                k8s.autoscaling.v2.HorizontalPodAutoscaler(
+                    f"{name}{build.suffix}-hpa", metadata=metadata(target),
+                    spec=production.hpa(target, minimum=settings["minReplicas"],
+                                        maximum=settings["maxReplicas"],
+                                        cpu_percent=settings["targetCpuUtilization"]),
+                    opts=child)
+            elif autoscaling == "keda":
+                self._keda(name, build, args, settings, metadata, target, temporal_deployment)
 
-    def _keda(self, name: str, args: TemporalWorkerArgs, settings: Mapping[str, Any], metadata,
-              deployment: pulumi.Output[str]) -> None:
+    def _keda(self, name: str, build: "_Build", args: TemporalWorkerArgs,
+              settings: Mapping[str, Any], metadata, deployment: pulumi.Output[str],
+              temporal_deployment: pulumi.Input[str]) -> None:
         child = pulumi.ResourceOptions(parent=self)
         auth = production.trigger_authentication(
             api_key=args.get("temporal_api_key"), tls_secret=args.get("tls_secret_name"),
@@ -280,20 +349,25 @@ class TemporalWorker(pulumi.ComponentResource):
         if auth is not None:
             # Hands KEDA the same credentials the worker uses, by Secret reference.
             auth_name = k8s.apiextensions.CustomResource(
-                f"{name}-trigger-auth", api_version=production.KEDA_API,
-                kind="TriggerAuthentication", metadata=metadata(f"{name}-temporal"), spec=auth,
-                opts=child).metadata["name"]
+                f"{name}{build.suffix}-trigger-auth", api_version=production.KEDA_API,
+                kind="TriggerAuthentication", metadata=metadata(f"{name}{build.suffix}-temporal"),
+                spec=auth, opts=child).metadata["name"]
+        trigger = production.temporal_trigger(
+            address=args["temporal_address"],
+            namespace=settings["temporalNamespace"], task_queue=settings["taskQueue"],
+            tls=_tls(args, settings), tls_server_name=settings.get("tlsServerName"),
+            target_queue_size=settings["targetQueueSize"],
+            activation_target_queue_size=settings["activationTargetQueueSize"])
+        if build.build_id:
+            # Counts only this build's backlog, so each version scales on its own work.
+            trigger.update(workerDeploymentName=temporal_deployment,
+                           workerDeploymentBuildId=build.build_id)
         # Scales the worker on the Temporal task queue's backlog.
         k8s.apiextensions.CustomResource(
-            f"{name}-scaled-object", api_version=production.KEDA_API, kind="ScaledObject",
-            metadata=metadata(), spec=production.scaled_object(
+            f"{name}{build.suffix}-scaled-object", api_version=production.KEDA_API,
+            kind="ScaledObject", metadata=metadata(deployment), spec=production.scaled_object(
                 deployment, minimum=settings["minReplicas"], maximum=settings["maxReplicas"],
-                authentication=auth_name, trigger=production.temporal_trigger(
-                    address=args["temporal_address"],
-                    namespace=settings["temporalNamespace"], task_queue=settings["taskQueue"],
-                    tls=_tls(args, settings), tls_server_name=settings.get("tlsServerName"),
-                    target_queue_size=settings["targetQueueSize"],
-                    activation_target_queue_size=settings["activationTargetQueueSize"])),
+                authentication=auth_name, trigger=trigger),
             opts=child)
 
 
@@ -344,7 +418,56 @@ def _checked_settings(args: TemporalWorkerArgs) -> dict[str, Any]:
     for label in sorted(clash):
         raise ValueError(f"labels: {label} is set by the component")
     pod.pod_spec_fields(args.get("pod_spec", {}), _taken_pod_fields(resolved))
+    resolved["builds"] = _builds(args, resolved)
     return resolved
+
+
+@dataclass(frozen=True)
+class _Build:
+    """One build the component runs: the new image, or an older version kept while routed to."""
+
+    build_id: Optional[str]
+    """None with the rolling strategy (no worker versioning)."""
+    image: pulumi.Input[str]
+    replicas: pulumi.Input[int]
+
+    @property
+    def suffix(self) -> str:
+        """What tells this build's objects apart: nothing for the one rolling Deployment."""
+        return f"-{self.build_id}" if self.build_id else ""
+
+
+def _builds(args: TemporalWorkerArgs, settings: Mapping[str, Any]) -> list[_Build]:
+    """The new build first, then the older versions still to run (versioned rollouts only)."""
+    if settings["rollout"] == "rolling":
+        if args.get("versions"):
+            raise ValueError("versions: needs rollout allAtOnce or progressive")
+        return [_Build(None, args["image"], settings["replicas"])]
+    build_id = args.get("build_id") or _build_id_of(args["image"])
+    builds = [_Build(_checked_build_id("buildId", build_id), args["image"],
+                     settings["replicas"])]
+    for index, version in enumerate(args.get("versions", [])):
+        older = _checked_build_id(f"versions[{index}].buildId", version.get("build_id"))
+        if older in {b.build_id for b in builds}:
+            raise ValueError(f"versions[{index}].buildId: {older} is listed twice (or is the "
+                             "new build)")
+        builds.append(_Build(older, version["image"],
+                             version.get("replicas", settings["replicas"])))
+    return builds
+
+
+def _build_id_of(image: pulumi.Input[str]) -> str:
+    if isinstance(image, str) and "@sha256:" in image:
+        return "sha256-" + image.rsplit("@sha256:", 1)[1][:32]
+    raise ValueError("buildId: required with a versioned rollout unless image is a plain "
+                     "reference pinned by digest (repo@sha256:...)")
+
+
+def _checked_build_id(where: str, build_id: Any) -> str:
+    try:
+        return BUILD_ID_KIND.parse(build_id if isinstance(build_id, str) else repr(build_id))
+    except ValueError as err:
+        raise ValueError(f"{where}: {err}") from None
 
 
 def _taken_pod_fields(settings: Mapping[str, Any]) -> frozenset[str]:

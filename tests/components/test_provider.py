@@ -91,4 +91,5 @@ def test_the_provider_reports_the_components_outputs():
         states.append(result.state)
 
     run_program(program)
-    assert set(states[0]) == {"deploymentName", "namespace", "labels", "serviceAccountName"}
+    assert set(states[0]) == {"deploymentName", "namespace", "labels", "serviceAccountName",
+                              "buildId", "temporalDeploymentName"}
