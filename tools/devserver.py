@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import json
 import shutil
 import subprocess
 import sys
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 from tools.procs import Background, free_port
@@ -23,15 +25,24 @@ def temporal_cli() -> str:
 
 
 class DevServer(Background):
-    """A dev server with a SQLite file, so a restart on the same port keeps every workflow."""
+    """A dev server with a SQLite file, so a restart on the same port keeps every workflow.
 
-    def __init__(self, port: int | None = None, workdir: str | None = None) -> None:
+    `dynamic_config` sets server dynamic config keys (each value is sent as JSON, so a duration
+    is a string such as "1s"); `extra_args` are appended to `temporal server start-dev`.
+    """
+
+    def __init__(self, port: int | None = None, workdir: str | None = None, *,
+                 dynamic_config: Mapping[str, object] | None = None,
+                 extra_args: Sequence[str] = ()) -> None:
         self.port = port or free_port()
         super().__init__("temporal-dev", [], workdir=workdir)
         self.db_file = self.workdir / "temporal.db"
         self.argv = [temporal_cli(), "server", "start-dev", "--ip", "127.0.0.1",
                      "--port", str(self.port), "--headless", "--db-filename", str(self.db_file),
                      "--log-level", "error"]
+        for key, value in (dynamic_config or {}).items():
+            self.argv += ["--dynamic-config-value", f"{key}={json.dumps(value)}"]
+        self.argv += list(extra_args)
 
     @property
     def address(self) -> str:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import threading
+import time
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
@@ -14,7 +15,8 @@ class ChatServer:
 
     With `reply_bytes`, the reply's content is that many bytes instead, streamed in 1 MiB
     chunks (chunked encoding unless `declare_length`); `bytes_sent` counts what the client
-    actually took before it hung up.
+    actually took before it hung up. With `delay_seconds`, each answer waits that long first
+    (the value when the request arrives counts).
     """
 
     reply: str = "Hello from the fake model."
@@ -22,6 +24,7 @@ class ChatServer:
     reply_bytes: int = 0
     declare_length: bool = False
     bytes_sent: int = 0
+    delay_seconds: float = 0.0
     requests: list[dict] = field(default_factory=list)
     _server: ThreadingHTTPServer | None = None
 
@@ -38,6 +41,9 @@ class ChatServer:
                 body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
                 chat.requests.append({"path": self.path, "headers": dict(self.headers),
                                       "body": body})
+                delay = chat.delay_seconds
+                if delay:
+                    time.sleep(delay)
                 if self.path != "/v1/chat/completions":
                     self._send(404, {"error": {"message": "not found"}})
                 elif chat.status != 200:

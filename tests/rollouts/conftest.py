@@ -1,0 +1,113 @@
+"""Fixtures for the rollout tests: a dev server that reports drainage within seconds, and two
+real worker processes (builds v1 and v2) of one Worker Deployment per test."""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import uuid
+from collections.abc import AsyncIterator, Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+import pytest
+from temporalio.client import Client
+
+import temporal_worker_spec.settings as spec
+from temporal_worker_k8s.versioning import (Connection, DeploymentState, build_id_of,
+                                            describe)
+from tests.support.chat_server import ChatServer
+from tools.devserver import DevServer
+from tools.worker_process import WorkerProcess
+
+FAST_DRAINAGE = {
+    # Defaults are minutes: how long after deactivation drainage is first checked, and how
+    # often it is checked again. Seconds here, so DRAINED shows up within a test.
+    "matching.wv.VersionDrainageStatusVisibilityGracePeriod": "2s",
+    "matching.wv.VersionDrainageStatusRefreshInterval": "1s",
+}
+REPOSITORY = "registry.example.com/team/temporal-worker"
+CHAT_KEY = "sk-rollout-test-chat-key"
+
+
+def image_of(label: str) -> str:
+    """A digest-pinned image reference for a fake build `label` (nothing is pulled)."""
+    return f"{REPOSITORY}@sha256:{hashlib.sha256(label.encode()).hexdigest()}"
+
+
+@pytest.fixture(scope="module")
+def rollout_server() -> Iterator[DevServer]:
+    """A real dev server with fast drainage reporting, for one test module."""
+    with DevServer(dynamic_config=FAST_DRAINAGE) as server:
+        yield server
+
+
+@pytest.fixture(scope="module")
+def slow_chat() -> Iterator[ChatServer]:
+    """The chat-completions endpoint both builds call (tests set its delay)."""
+    server = ChatServer().start()
+    yield server
+    server.stop()
+
+
+@dataclass
+class TwoBuilds:
+    """One Worker Deployment with a worker process per build polling one task queue."""
+
+    server: DevServer
+    client: Client
+    connection: Connection
+    deployment_name: str
+    task_queue: str
+    images: dict[str, str]
+    """label (v1, v2) -> image reference."""
+    workers: dict[str, WorkerProcess] = field(default_factory=dict)
+
+    def build(self, label: str) -> str:
+        return build_id_of(self.images[label])
+
+    def label(self, build_id: str) -> str:
+        return next(label for label in self.images if self.build(label) == build_id)
+
+    def props(self, label: str, **overrides: Any) -> dict[str, Any]:
+        """The provider's properties (plain values), as the engine would pass them."""
+        props = {
+            "address": self.connection.address, "namespace": self.connection.namespace,
+            "tls": False, "deployment_name": self.deployment_name, "build_id": self.build(label),
+            "image": self.images[label], "task_queue": self.task_queue,
+            "strategy": "allAtOnce", "ramp_steps": [10, 50], "ramp_pause_seconds": 300,
+            "gate_workflow": None, "gate_input": None, "rollback": False,
+            "poller_timeout_seconds": 60, "gate_timeout_seconds": 60,
+        }
+        props.update(overrides)
+        return props
+
+    async def state(self) -> DeploymentState:
+        return await describe(self.connection, self.deployment_name)
+
+
+@pytest.fixture
+async def builds(rollout_server: DevServer, slow_chat: ChatServer) -> AsyncIterator[TwoBuilds]:
+    """Workers of builds v1 and v2 (same deployment name and task queue), both ready."""
+    slow_chat.delay_seconds = 0
+    suffix = uuid.uuid4().hex[:8]
+    two = TwoBuilds(
+        server=rollout_server, client=await Client.connect(rollout_server.address),
+        connection=Connection(address=rollout_server.address, namespace="default"),
+        deployment_name=f"orders-{suffix}", task_queue=f"rollout-{suffix}",
+        images={label: image_of(f"{label}-{suffix}") for label in ("v1", "v2")})
+    try:
+        for label in two.images:
+            two.workers[label] = WorkerProcess({
+                spec.TEMPORAL_ADDRESS.env: rollout_server.address,
+                spec.TASK_QUEUE.env: two.task_queue,
+                spec.DEPLOYMENT_NAME.env: two.deployment_name,
+                spec.BUILD_ID.env: two.build(label),
+                spec.CHATGPT_BASE_URL.env: slow_chat.base_url,
+                spec.CHATGPT_API_KEY.env: CHAT_KEY,
+            }).start()
+        await asyncio.gather(*(asyncio.to_thread(w.wait_ready) for w in two.workers.values()))
+        yield two
+    finally:
+        for worker in two.workers.values():
+            worker.close()

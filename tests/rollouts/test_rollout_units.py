@@ -1,0 +1,192 @@
+"""The rollout module without a server: build IDs from digests, the recorded server answer, the
+provider's diff and checks, and what WorkerRollout registers (credentials secret)."""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+import pulumi
+import pytest
+
+from temporal_worker_k8s.versioning import (CONNECTION_FIELDS, Connection, RolloutError,
+                                            RolloutPlan,
+                                            WorkerRollout, WorkerRolloutProvider, build_id_of,
+                                            state_from_json)
+from tests.program.helpers import walk_strings
+from tools.mockstack import run_program
+
+RECORDED = Path(__file__).resolve().parents[1] / "data" / "temporal" / "worker_deployment.json"
+DIGEST = "0123456789abcdef" * 4
+LABEL_VALUE = re.compile(r"[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?")
+API_KEY = "tmprl-unit-api-key-5b1a4c2e8f6d0b9a"
+CLIENT_CERT = "-----BEGIN CERTIFICATE-----\nMIIBcert\n-----END CERTIFICATE-----\n"
+CLIENT_KEY = "-----BEGIN PRIVATE KEY-----\nMIGHAgEAkeymaterial\n-----END PRIVATE KEY-----\n"
+ROLLOUT_TYPE = "pulumi-python:dynamic/temporal:WorkerRollout"
+
+
+def props(**overrides):
+    values = {"address": "temporal:7233", "namespace": "default", "tls": False,
+              "deployment_name": "orders", "build_id": "sha256-" + DIGEST[:32],
+              "image": f"repo/worker@sha256:{DIGEST}", "task_queue": "orders",
+              "strategy": "progressive", "ramp_steps": [10, 50], "ramp_pause_seconds": 300,
+              "gate_workflow": None, "gate_input": None, "rollback": False,
+              "poller_timeout_seconds": 300, "gate_timeout_seconds": 600}
+    values.update(overrides)
+    return values
+
+
+def test_build_id_of_a_digest_is_a_short_label_value() -> None:
+    build_id = build_id_of(f"registry.example.com:5000/team/worker@sha256:{DIGEST}")
+    assert build_id == "sha256-" + DIGEST[:32]
+    assert LABEL_VALUE.fullmatch(build_id) and len(build_id) <= 63
+    assert build_id_of(f"worker@sha256:{DIGEST}") == build_id  # the repository does not count
+
+
+@pytest.mark.parametrize("image", [
+    "registry.example.com/team/worker:1.2.3",
+    "registry.example.com/team/worker",
+    f"worker@sha256:{DIGEST[:-1]}",
+    f"worker@sha256:{DIGEST.upper()}",
+    f"worker@sha512:{DIGEST}{DIGEST}",
+    f"worker@sha256:{DIGEST}\n",
+    f"@sha256:{DIGEST}",
+    "",
+])
+def test_build_id_of_refuses_an_image_not_pinned_by_digest(image: str) -> None:
+    with pytest.raises(ValueError, match="not pinned by digest"):
+        build_id_of(image)
+
+
+def test_the_recorded_server_answer_parses_into_every_status() -> None:
+    data = json.loads(RECORDED.read_text())
+    state = state_from_json(data)
+    builds = data["recorded_with"]["builds"]
+    by_label = {label: state.version(b["build_id"]) for label, b in builds.items()}
+
+    assert state.deployment_name == "orders"
+    assert {label: v.status for label, v in by_label.items()} == {
+        "b1": "DRAINED", "b2": "DRAINING", "b3": "CURRENT", "b4": "RAMPING", "b5": "INACTIVE"}
+    assert state.current_build_id == builds["b3"]["build_id"]
+    assert state.ramping_build_id == builds["b4"]["build_id"]
+    assert by_label["b4"].ramp_percentage == 25
+    assert all(v.ramp_percentage == 0 for label, v in by_label.items() if label != "b4")
+    assert by_label["b1"].drained_since is not None
+    assert by_label["b1"].drained_since > by_label["b1"].created
+    assert all(v.drained_since is None for label, v in by_label.items() if label != "b1")
+    for label in ("b1", "b2", "b3", "b4"):
+        assert by_label[label].image == builds[label]["image"]
+        assert build_id_of(by_label[label].image) == by_label[label].build_id
+    assert by_label["b5"].image is None  # polled, never rolled out
+    assert [v.build_id for v in state.versions] == [b["build_id"] for b in builds.values()]
+
+
+def test_a_deployment_that_does_not_exist_has_no_versions() -> None:
+    state = state_from_json({"deployment_name": "orders", "describe_worker_deployment": None})
+    assert state.versions == () and state.current_build_id is None
+
+
+@pytest.mark.parametrize("change, updates", [
+    ({}, False),
+    ({"task_queue": "other"}, False),
+    ({"strategy": "allAtOnce"}, False),
+    ({"ramp_steps": [5, 25, 75], "ramp_pause_seconds": 60}, False),
+    ({"gate_workflow": "SmokeTestWorkflow", "gate_input": "{}"}, False),
+    ({"address": "elsewhere:7233", "namespace": "other"}, False),
+    ({"poller_timeout_seconds": 30}, False),
+    ({"build_id": "sha256-" + "f" * 32}, True),
+    ({"image": "repo/worker@sha256:" + "f" * 64}, True),
+    ({"rollback": True}, True),
+])
+def test_only_build_image_and_rollback_make_an_update_never_a_replace(change, updates) -> None:
+    olds = {**props(), "current_build_id": props()["build_id"], "previous_build_id": None}
+    diff = WorkerRolloutProvider().diff("default/orders", olds, props(**change))
+    assert diff.changes is updates
+    assert diff.replaces == [] and diff.delete_before_replace is False
+
+
+@pytest.mark.parametrize("change, named", [
+    ({"strategy": "canary"}, "strategy"),
+    ({"ramp_steps": [50, 10]}, "ramp_steps"),
+    ({"ramp_steps": [0, 50]}, "ramp_steps"),
+    ({"ramp_steps": [10, 100]}, "ramp_steps"),
+    ({"gate_input": "{not json"}, "gate_input"),
+    ({"gate_input": "{}"}, "gate_input"),  # without gate_workflow
+    ({"ramp_pause_seconds": -1}, "ramp_pause_seconds"),
+    ({"poller_timeout_seconds": 0}, "poller_timeout_seconds"),
+    ({"deployment_name": " "}, "deployment_name"),
+    ({"deployment_name": "orders.v2"}, "deployment_name"),  # the server refuses '.'
+    ({"build_id": ""}, "build_id"),
+    ({"address": "temporal"}, "address"),
+])
+def test_bad_inputs_are_refused_before_anything_runs(change, named) -> None:
+    failures = WorkerRolloutProvider().check({}, props(**change)).failures
+    assert [f.property for f in failures] == [named]
+    with pytest.raises(RolloutError, match=f"inputs are invalid: {named} "):
+        RolloutPlan.from_props(props(**change))
+    kwargs = {k: v for k, v in props(**change).items() if k not in CONNECTION_FIELDS}
+    kwargs["connection"] = {k: v for k, v in props(**change).items() if k in CONNECTION_FIELDS}
+    kwargs["connection"]["api_key"] = API_KEY
+
+    def program() -> None:
+        WorkerRollout("orders", **kwargs)
+
+    with pytest.raises(ValueError, match=f"WorkerRollout orders: {named} ") as raised:
+        run_program(program)
+    assert API_KEY not in str(raised.value)
+
+
+def test_unknown_or_missing_connection_keys_are_refused() -> None:
+    others = {k: v for k, v in props().items() if k not in CONNECTION_FIELDS}
+    with pytest.raises(ValueError, match=r"connection: unknown key\(s\) \['apiKey'\]"):
+        run_program(lambda: WorkerRollout("orders", connection={
+            "address": "temporal:7233", "namespace": "default", "apiKey": API_KEY}, **others))
+    with pytest.raises(ValueError, match="connection: namespace required"):
+        run_program(lambda: WorkerRollout("orders", connection={"address": "t:7233"}, **others))
+    with pytest.raises(ValueError, match="unknown key"):
+        Connection.from_mapping({"address": "a:1", "namespace": "n", "password": API_KEY})
+
+
+def test_worker_rollout_registers_credentials_as_secrets() -> None:
+    connection = {"address": "my-ns.a1b2c.tmprl.cloud:7233", "namespace": "my-ns.a1b2c",
+                  "tls": True, "api_key": API_KEY, "client_cert": CLIENT_CERT,
+                  "client_key": CLIENT_KEY, "server_ca": None, "server_name": None}
+
+    made: list[WorkerRollout] = []
+
+    def program() -> None:
+        made.append(WorkerRollout("orders", connection=connection, **{
+            k: v for k, v in props(gate_workflow="SmokeTestWorkflow",
+                                   gate_input='{"items": 3}').items()
+            if k not in CONNECTION_FIELDS}))
+
+    run = run_program(program)
+    rollout = run.one(ROLLOUT_TYPE, "orders")
+    for name in ("api_key", "client_cert", "client_key"):
+        assert rollout.is_secret(name), name
+        assert rollout.get(name) == connection[name]
+    assert set(rollout.secret_outputs) == {"api_key", "client_cert", "client_key"}
+    for name in ("address", "namespace", "tls"):
+        assert not rollout.is_secret(name), name
+        assert rollout.get(name) == connection[name]
+    assert rollout.is_secret("__provider")  # the pickled provider, as Pulumi always does
+    assert not rollout.is_secret("build_id") and not rollout.is_secret("image")
+    assert rollout.get("strategy") == "progressive" and rollout.get("ramp_steps") == [10, 50]
+    assert isinstance(made[0].current_build_id, pulumi.Output)
+    assert isinstance(made[0].previous_build_id, pulumi.Output)
+
+    # No credential anywhere outside the secret paths.
+    leaked = [path for path, text in walk_strings(rollout.inputs)
+              if not rollout.is_secret(*path)
+              and (API_KEY in text or "keymaterial" in text or "MIIBcert" in text)]
+    assert leaked == []
+
+
+def test_a_connection_never_shows_its_credentials() -> None:
+    connection = Connection("temporal:7233", "default", api_key=API_KEY,
+                            client_cert=CLIENT_CERT, client_key=CLIENT_KEY)
+    assert API_KEY not in repr(connection) and "keymaterial" not in repr(connection)
+    assert connection.uses_tls  # an API key is never sent in cleartext
+    text = connection.scrub(f"refused {API_KEY} with {CLIENT_KEY}")
+    assert API_KEY not in text and "MIGHAgEAkeymaterial" not in text
