@@ -5,6 +5,7 @@ from pathlib import Path
 import pulumi
 import pulumi_kubernetes as k8s
 
+from stack import rollout
 from stack.config import load
 from stack.image import content_tag, worker_image
 from stack.secrets import worker_secrets
@@ -17,6 +18,8 @@ ROOT = Path(__file__).resolve().parent
 config = load(pulumi.Config())
 
 image_tag = config["imageTag"] or content_tag(ROOT)
+# A versioned rollout asks Temporal which builds are live; that fails before any resource too.
+versioned = rollout.plan(config, image_tag)
 image = worker_image("worker-image", config, ROOT, image_tag)
 
 # Keeps the worker, its Secrets and the dev server apart from other workloads, and holds
@@ -46,7 +49,13 @@ worker = TemporalWorker("temporal-worker", {
     "egress_ports": config.egress_ports(),
     "version": image_tag,
     "restart_on": list(secrets.contents),
+    **(versioned.inputs if versioned else {}),
 })
+if versioned:
+    switch = rollout.start("temporal-worker-rollout", versioned, config, image.repo_digest,
+                           after=worker)
+    pulumi.export("buildId", worker.build_id)
+    pulumi.export("currentBuildId", switch.current_build_id)
 
 pulumi.export("namespace", worker.namespace)
 pulumi.export("deploymentName", worker.deployment_name)

@@ -10,7 +10,7 @@ from __future__ import annotations
 import difflib
 import urllib.parse
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import pulumi
@@ -37,6 +37,9 @@ class StackConfig:
     """Every secret setting that is set, normalized as the spec parses it."""
     secret_env_names: tuple[str, ...] = ()
     """The variable names in secretEnv (names are not secret; they end up in the pod spec)."""
+    plain_secrets: Mapping[str, Any] = field(default_factory=dict, repr=False)
+    """The secret values as text, for the program's own calls to Temporal (a versioned rollout
+    asks it which builds are live); never put into a resource or a message."""
 
     def __getitem__(self, name: str) -> Any:
         return self.values[name]
@@ -83,7 +86,8 @@ def load(config: pulumi.Config) -> StackConfig:
     values = {n: v for n, v in resolved.values.items() if not spec.BY_NAME[n].secret}
     secrets = {n: config.get_secret(n).apply(lambda text, s=spec.BY_NAME[n]: spec.parse(s, text))
                for n, v in resolved.values.items() if spec.BY_NAME[n].secret and v is not None}
-    return StackConfig(values, secrets, tuple(resolved.values["secretEnv"] or ()))
+    plain = {n: v for n, v in resolved.values.items() if spec.BY_NAME[n].secret and v is not None}
+    return StackConfig(values, secrets, tuple(resolved.values["secretEnv"] or ()), plain)
 
 
 def is_secret(full_key: str) -> bool:
