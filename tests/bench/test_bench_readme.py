@@ -1,4 +1,4 @@
-"""bench/README.md states the benchmark's defaults as bench/compare.py defines them."""
+"""bench/README.md states each benchmark's defaults as its script defines them."""
 
 from __future__ import annotations
 
@@ -9,14 +9,14 @@ from pathlib import Path
 import pytest
 
 REPO = Path(__file__).resolve().parents[2]
-COMPARE = REPO / "bench" / "compare.py"
 README = REPO / "bench" / "README.md"
+BACKLOG_SECTION = "## Backlog scaling"
 
 
-def argument_defaults() -> dict[str, int]:
-    """`--flag` -> default of each `parser.add_argument` call in compare.py."""
+def argument_defaults(script: Path) -> dict[str, object]:
+    """`--flag` -> default of each `parser.add_argument` call in a bench script."""
     defaults = {}
-    for node in ast.walk(ast.parse(COMPARE.read_text())):
+    for node in ast.walk(ast.parse(script.read_text())):
         if (isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute)
                 and node.func.attr == "add_argument" and node.args
                 and isinstance(node.args[0], ast.Constant)):
@@ -26,14 +26,27 @@ def argument_defaults() -> dict[str, int]:
     return defaults
 
 
-@pytest.mark.parametrize("flag, noun", [("--rounds", "rounds"), ("--workflows", "workflows")])
-def test_bench_readme_states_the_default_counts_of_compare_py(flag, noun):
-    default = argument_defaults()[flag]
-    readme = README.read_text()
-    stated = re.findall(rf"{flag}[ =](\d+)", readme) + re.findall(rf"(\d+)\s+{noun}\b", readme)
-    assert stated, f"{README.name} never states the number of {noun}"
+def section(script: str) -> str:
+    """The part of the README about one script: compare.py's comes before the backlog one."""
+    before, _, after = README.read_text().partition(BACKLOG_SECTION)
+    assert after, f"{README.name} has no {BACKLOG_SECTION!r} section"
+    return before if script == "compare" else after
+
+
+@pytest.mark.parametrize("script, flag, noun", [
+    ("compare", "--rounds", "rounds"), ("compare", "--workflows", "workflows"),
+    ("backlog", "--workflows", "workflows"), ("backlog", "--target", "targetQueueSize"),
+    ("backlog", "--max", "maxReplicas"), ("backlog", "--slots", "slots")])
+def test_bench_readme_states_the_default_counts_of_each_script(script, flag, noun):
+    path = REPO / "bench" / f"{script}.py"
+    default = argument_defaults(path)[flag]
+    text = section(script)
+    stated = (re.findall(rf"{flag}[ =](\d+)", text) + re.findall(rf"(\d+)\s+{noun}\b", text)
+              + re.findall(rf"\b{noun}\s+(\d+)(?![.\d])", text))
+    assert stated, f"{README.name} ({script}) never states the number of {noun}"
     assert set(stated) == {str(default)}, (
-        f"{README.name} states {noun} as {sorted(set(stated))}; compare.py's default is {default}")
-    docstring = ast.get_docstring(ast.parse(COMPARE.read_text())) or ""
+        f"{README.name} states {noun} as {sorted(set(stated))}; {script}.py's default is "
+        f"{default}")
+    docstring = ast.get_docstring(ast.parse(path.read_text())) or ""
     in_docstring = re.findall(rf"{flag}[ =](\d+)", docstring)
-    assert set(in_docstring) <= {str(default)}, f"compare.py's docstring says {flag} {in_docstring}"
+    assert set(in_docstring) <= {str(default)}, f"{script}.py's docstring says {flag} {in_docstring}"
