@@ -457,10 +457,11 @@ def _builds(args: TemporalWorkerArgs, settings: Mapping[str, Any]) -> list[_Buil
 
 
 def _build_id_of(image: pulumi.Input[str]) -> str:
-    if isinstance(image, str) and "@sha256:" in image:
-        return "sha256-" + image.rsplit("@sha256:", 1)[1][:32]
-    raise ValueError("buildId: required with a versioned rollout unless image is a plain "
-                     "reference pinned by digest (repo@sha256:...)")
+    try:
+        return spec_values.build_id_of(image)
+    except ValueError:
+        raise ValueError("buildId: required with a versioned rollout unless image is a plain "
+                         "reference pinned by digest (repo@sha256:...)") from None
 
 
 def _checked_build_id(where: str, build_id: Any) -> str:

@@ -10,7 +10,6 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-import re
 import socket
 import threading
 import time
@@ -41,6 +40,7 @@ from temporalio.converter import DataConverter
 from temporalio.service import RPCError, RPCStatusCode, TLSConfig
 
 import temporal_worker_spec.settings as spec
+from temporal_worker_spec.values import build_id_of  # noqa: F401 - part of this API
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -70,7 +70,6 @@ _CAUSES = (
     ("InvalidContentType", "the address does not speak TLS; is tls meant to be off?"),
     ("ConnectionRefused", "nothing listens at this address"),
 )
-_DIGEST_REFERENCE = re.compile(r"[^@\s]+@sha256:(?P<hex>[0-9a-f]{64})", re.ASCII)
 _STATUS = {
     VersionStatus.WORKER_DEPLOYMENT_VERSION_STATUS_CURRENT: "CURRENT",
     VersionStatus.WORKER_DEPLOYMENT_VERSION_STATUS_RAMPING: "RAMPING",
@@ -171,16 +170,6 @@ class Connection:
 
 
 CONNECTION_FIELDS = tuple(f.name for f in fields(Connection))
-
-
-def build_id_of(image: str) -> str:
-    """`repo@sha256:<64 hex>` -> `sha256-<first 32 hex>`: a build ID that is also a
-    Kubernetes label value. ValueError if the image is not pinned by digest."""
-    match = _DIGEST_REFERENCE.fullmatch(image or "")
-    if not match:
-        raise ValueError(f"image {image!r} is not pinned by digest: expected "
-                         "REPOSITORY@sha256:<64 lowercase hex digits>")
-    return f"sha256-{match['hex'][:32]}"
 
 
 @dataclass(frozen=True)

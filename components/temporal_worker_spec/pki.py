@@ -148,9 +148,7 @@ def check_private_key(pem: str) -> str:
         oid = re.search(r"[0-9]+(?:\.[0-9]+)+", str(err))
         algorithm = f" ({oid[0]})" if oid else ""
         raise _unusable(f"holds a key of an unknown algorithm{algorithm}") from None
-    except ValueError:
-        raise ValueError("is not a PEM-encoded private key") from None
-    except Exception:  # noqa: BLE001 - parser errors of other kinds may echo bytes
+    except Exception:  # noqa: BLE001 - ValueError and other parser errors may echo bytes
         raise ValueError("is not a PEM-encoded private key") from None
     problem = _key_problem(key)
     if problem:

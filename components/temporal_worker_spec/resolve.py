@@ -74,11 +74,10 @@ def resolve(raw: Mapping[str, str | None], side: Side,
     for s in settings:
         if values[s.name] is None and s.required:
             unless = BY_NAME.get(s.required_unless or "")
-            if unless is not None and on_side(unless, side) and (
-                    values.get(unless.name) or unless.name in unknown):
+            waivable = unless is not None and on_side(unless, side)
+            if waivable and (values.get(unless.name) or unless.name in unknown):
                 continue
-            waived = unless is not None and on_side(unless, side)
-            waiver = f" unless {{{unless.name}}} is true" if waived else ""
+            waiver = f" unless {{{unless.name}}} is true" if waivable else ""
             raise Invalid(s.name, f"required ({s.kind.label}){waiver}")
     for rule in RULES:
         if all(name in values for name in rule.needs):
@@ -126,7 +125,7 @@ def from_env(environ: Mapping[str, str]) -> tuple[Resolved, dict[str, str]]:
         resolved = resolve(raw, "env")
     except Invalid as err:
         path = paths.get(err.setting)
-        reason = f"{path} {err.reason}" if path and err.setting in paths else err.reason
+        reason = f"{path} {err.reason}" if path else err.reason
         raise EnvError(Invalid(err.setting, reason).message(name)) from None
     return resolved, env
 

@@ -24,7 +24,6 @@ _HOST_LABEL = re.compile(r"(?!-)[A-Za-z0-9-]{1,63}(?<!-)", re.ASCII)
 _DNS1123_LABEL = re.compile(r"[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?", re.ASCII)
 _DNS1123_SUBDOMAIN = re.compile(
     r"(?=.{1,253}\Z)[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*", re.ASCII)
-_BUILD_ID = re.compile(r"[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?", re.ASCII)
 _ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*", re.ASCII)
 _INTEGER = re.compile(r"[+-]?[0-9]+", re.ASCII)
 _QUANTITY = re.compile(r"(?P<number>[0-9]+(?:\.[0-9]+)?|\.[0-9]+)"
@@ -43,6 +42,7 @@ _REPOSITORY = re.compile(
     rf"(?=.{{1,255}}\Z)(?:{_DOMAIN}/)?{_PATH_COMPONENT}(?:/{_PATH_COMPONENT})*", re.ASCII)
 _TAG = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}", re.ASCII)
 _DIGEST = re.compile(r"sha256:[0-9a-f]{64}", re.ASCII)
+_DIGEST_REFERENCE = re.compile(r"[^@\s]+@sha256:(?P<hex>[0-9a-f]{64})", re.ASCII)
 _PLATFORM = re.compile(r"[a-z0-9_]+/[a-z0-9_]+(?:/[a-z0-9_]+)?", re.ASCII)
 _BOOLEANS = {"true": True, "1": True, "false": False, "0": False}
 
@@ -437,8 +437,18 @@ def namespaces() -> Kind:
 
 def build_id() -> Kind:
     """A worker build ID that is also a label value and a Deployment name suffix."""
-    return pattern(_BUILD_ID, "build ID", "is not a build ID: lowercase letters, digits and "
+    return pattern(_DNS1123_LABEL, "build ID", "is not a build ID: lowercase letters, digits and "
                    "'-', at most 63, as a label value and a Deployment name suffix")
+
+
+def build_id_of(image: str) -> str:
+    """`repo@sha256:<64 hex>` -> `sha256-<first 32 hex>`: a build ID that is also a
+    Kubernetes label value. ValueError if the image is not pinned by digest."""
+    match = _DIGEST_REFERENCE.fullmatch(image) if isinstance(image, str) else None
+    if not match:
+        raise ValueError(f"image {image!r} is not pinned by digest: expected "
+                         "REPOSITORY@sha256:<64 lowercase hex digits>")
+    return f"sha256-{match['hex'][:32]}"
 
 
 def dns_subdomain() -> Kind:
