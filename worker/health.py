@@ -148,7 +148,7 @@ class Health:
                 timeout=timedelta(seconds=CHECK_TIMEOUT_SECONDS))
             error = None if serving else "server reports NOT_SERVING"
         except Exception as err:  # RPCError, timeouts: all mean "not usable now"
-            error = f"{type(err).__name__}: {err}" if str(err) else type(err).__name__
+            error = _describe(err)
         if error is None:
             self._last_check_ok = time.monotonic()
             if self.polls is not None:

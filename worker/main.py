@@ -69,14 +69,14 @@ def build_worker(client: Client, config: settings.Settings) -> Worker:
 _CAUSES = (
     ("InvalidContentType",
      "the server did not answer with TLS: the address is probably a plaintext endpoint (a "
-     "frontend without TLS, or the wrong port); TLS is on because TEMPORAL_TLS, a client "
+     f"frontend without TLS, or the wrong port); TLS is on because {spec.TLS.env}, a client "
      "certificate, a server CA or an API key is set"),
     ("UnknownIssuer",
      "the server's certificate is not signed by a CA the worker trusts; set "
-     "TEMPORAL_TLS_SERVER_CA_CERT_PATH (tlsServerCa) to its CA"),
+     f"{spec.TLS_SERVER_CA.env} ({spec.TLS_SERVER_CA.name}) to its CA"),
     ("NotValidForName",
-     "the server's certificate is not for this host name; set TEMPORAL_TLS_SERVER_NAME "
-     "(tlsServerName) to a name it is for"),
+     "the server's certificate is not for this host name; set "
+     f"{spec.TLS_SERVER_NAME.env} ({spec.TLS_SERVER_NAME.name}) to a name it is for"),
 )
 
 
