@@ -39,7 +39,7 @@ if config["devServer"]:
 secrets = worker_secrets("worker", config, namespace_name,
                          pulumi.ResourceOptions(depends_on=[namespace]))
 
-worker = TemporalWorker("temporal-worker", {
+worker = TemporalWorker(rollout.WORKER_NAME, {
     **config.component_inputs(),
     **secrets.inputs,
     "image": image.repo_digest,
@@ -52,7 +52,7 @@ worker = TemporalWorker("temporal-worker", {
     **(versioned.inputs if versioned else {}),
 })
 if versioned:
-    switch = rollout.start("temporal-worker-rollout", versioned, config, image.repo_digest,
+    switch = rollout.start(f"{rollout.WORKER_NAME}-rollout", versioned, config, image.repo_digest,
                            after=worker)
     pulumi.export("buildId", worker.build_id)
     pulumi.export("currentBuildId", switch.current_build_id)

@@ -8,6 +8,7 @@ only as secret `pulumi.Output`s.
 from __future__ import annotations
 
 import difflib
+import functools
 import urllib.parse
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -33,16 +34,22 @@ class StackConfig:
 
     values: Mapping[str, Any]
     """Every non-secret setting (None when unset)."""
-    secrets: Mapping[str, pulumi.Output[Any]]
-    """Every secret setting that is set, normalized as the spec parses it."""
-    secret_env_names: tuple[str, ...] = ()
-    """The variable names in secretEnv (names are not secret; they end up in the pod spec)."""
-    plain_secrets: Mapping[str, Any] = field(default_factory=dict, repr=False)
-    """The secret values as text, for the program's own calls to Temporal (a versioned rollout
-    asks it which builds are live); never put into a resource or a message."""
-
+    plain_secrets: Mapping[str, Any] = field(repr=False)
+    """Every secret setting that is set, as the spec parses it, for the program's own calls to
+    Temporal (a versioned rollout asks it which builds are live); never put into a resource or
+    a message: resources get `secrets`."""
     def __getitem__(self, name: str) -> Any:
         return self.values[name]
+
+    @property
+    def secret_env_names(self) -> tuple[str, ...]:
+        """The variable names in secretEnv (names are not secret; they end up in the pod spec)."""
+        return tuple(self.plain_secrets.get("secretEnv") or ())
+
+    @functools.cached_property
+    def secrets(self) -> Mapping[str, pulumi.Output[Any]]:
+        """Every secret setting that is set, as a secret Output."""
+        return {n: pulumi.Output.secret(v) for n, v in self.plain_secrets.items()}
 
     def component_inputs(self) -> dict[str, Any]:
         """TemporalWorker inputs that are config settings, by their Python names."""
@@ -84,10 +91,8 @@ def load(config: pulumi.Config) -> StackConfig:
     for warning in resolved.warnings:
         pulumi.log.warn(warning.message(key))
     values = {n: v for n, v in resolved.values.items() if not spec.BY_NAME[n].secret}
-    secrets = {n: config.get_secret(n).apply(lambda text, s=spec.BY_NAME[n]: spec.parse(s, text))
-               for n, v in resolved.values.items() if spec.BY_NAME[n].secret and v is not None}
     plain = {n: v for n, v in resolved.values.items() if spec.BY_NAME[n].secret and v is not None}
-    return StackConfig(values, secrets, tuple(resolved.values["secretEnv"] or ()), plain)
+    return StackConfig(values, plain)
 
 
 def is_secret(full_key: str) -> bool:

@@ -44,10 +44,15 @@ def registry_host(repository: str) -> str:
     return "docker.io"
 
 
+def registry_server(config: StackConfig) -> str:
+    """The registry the image is pushed to and pulled from."""
+    return config["registryServer"] or registry_host(config["imageRepository"])
+
+
 def worker_image(name: str, config: StackConfig, root: Path, tag: str) -> docker.Image:
     """Build the worker image for the stack's platform and push it as `repository:tag`."""
     registry = docker.RegistryArgs(
-        server=config["registryServer"] or registry_host(config["imageRepository"]),
+        server=registry_server(config),
         username=config["registryUsername"],
         password=config.secrets.get("registryPassword"),
     )

@@ -8,6 +8,7 @@ waits for the new build's pollers, runs the gate, then ramps or switches.
 
 from __future__ import annotations
 
+import dataclasses
 import datetime
 from dataclasses import dataclass
 from typing import Any
@@ -18,6 +19,8 @@ from stack.config import StackConfig, key
 from temporal_worker_k8s import rollouts, versioning
 
 WORKER_NAME = "temporal-worker"
+# Connection field -> the secret setting that holds it.
+CREDENTIALS = {"api_key": "temporalApiKey", "client_cert": "tlsCert", "client_key": "tlsKey"}
 
 
 def now() -> datetime.datetime:
@@ -30,7 +33,9 @@ class VersionedRollout:
     """What the worker component and the rollout resource need for this `pulumi up`."""
 
     inputs: dict[str, Any]
-    """TemporalWorker inputs: rollout, build_id, deployment_name, versions."""
+    """TemporalWorker inputs: build_id, deployment_name, versions."""
+    connection: versioning.Connection
+    """How the program reached Temporal (the rollout resource uses the same)."""
     target_build_id: str
     """The build to make Current: the new image's, or `currentBuildId` for a rollback."""
     target_image: pulumi.Input[str] | None
@@ -48,8 +53,9 @@ def plan(config: StackConfig, image_tag: str) -> VersionedRollout | None:
         return None
     deployment_name = f"{config['k8sNamespace']}/{WORKER_NAME}"
     new_build = rollouts.build_id_for_tag(image_tag)
+    reach = connection(config)
     try:
-        state = versioning.describe_blocking(connection(config), deployment_name)
+        state = versioning.describe_blocking(reach, deployment_name)
     except versioning.UnreachableError as err:
         raise ValueError(
             f"{key('rollout')}: cannot learn the live builds of {deployment_name} from Temporal "
@@ -68,9 +74,9 @@ def plan(config: StackConfig, image_tag: str) -> VersionedRollout | None:
             live = ", ".join(v["build_id"] for v in decided.versions) or "none"
             raise ValueError(f"{key('currentBuildId')}: {target} has no Deployment to roll back "
                              f"to (builds still deployed: {live})")
-    inputs = {"rollout": config["rollout"], "build_id": new_build,
-              "deployment_name": deployment_name, "versions": decided.versions}
-    return VersionedRollout(inputs, target, target_image)
+    inputs = {"build_id": new_build, "deployment_name": deployment_name,
+              "versions": decided.versions}
+    return VersionedRollout(inputs, reach, target, target_image)
 
 
 def connection(config: StackConfig) -> versioning.Connection:
@@ -80,23 +86,19 @@ def connection(config: StackConfig) -> versioning.Connection:
         address=config["temporalAddress"], namespace=config["temporalNamespace"],
         tls=bool(secrets.get("tlsCert") or secrets.get("temporalApiKey")
                  or config["tlsServerCa"]),
-        api_key=secrets.get("temporalApiKey"), client_cert=secrets.get("tlsCert"),
-        client_key=secrets.get("tlsKey"), server_ca=config["tlsServerCa"],
-        server_name=config["tlsServerName"])
+        server_ca=config["tlsServerCa"], server_name=config["tlsServerName"],
+        **{field: secrets.get(name) for field, name in CREDENTIALS.items()})
 
 
 def start(name: str, rollout: VersionedRollout, config: StackConfig, image: pulumi.Input[str],
           after: pulumi.Resource) -> versioning.WorkerRollout:
     """The Temporal side of the rollout, once `after` (the worker's Deployments) exists."""
-    plain = connection(config)
-    secrets = config.secrets
+    # The credentials go in as the config's secret Outputs, not as the plain text `plan` used.
+    reach = {**dataclasses.asdict(rollout.connection),
+             **{field: config.secrets.get(name) for field, name in CREDENTIALS.items()}}
     # Switches Temporal's routing to the target build once its pods poll (and its gate passes).
     return versioning.WorkerRollout(
-        name,
-        connection={"address": plain.address, "namespace": plain.namespace, "tls": plain.tls,
-                    "api_key": secrets.get("temporalApiKey"),
-                    "client_cert": secrets.get("tlsCert"), "client_key": secrets.get("tlsKey"),
-                    "server_ca": plain.server_ca, "server_name": plain.server_name},
+        name, connection=reach,
         deployment_name=rollout.inputs["deployment_name"], build_id=rollout.target_build_id,
         image=rollout.target_image or image, task_queue=config["taskQueue"],
         strategy=config["rollout"], ramp_steps=config["rampSteps"],

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import base64
 import json
-import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -14,7 +13,7 @@ import pulumi_kubernetes as k8s
 
 import temporal_worker_spec as spec
 from stack.config import StackConfig
-from stack.image import registry_host
+from stack.image import registry_server
 from temporal_worker_spec import contract
 
 REGISTRY_SECRET = "worker-registry"
@@ -35,7 +34,7 @@ class WorkerSecrets:
 
 def secret_name(setting: spec.Setting) -> str:
     """`temporalApiKey` -> `temporal-api-key`: one Secret per secret env setting."""
-    return re.sub(r"([A-Z])", lambda m: "-" + m[1].lower(), setting.name)
+    return setting.python_name.replace("_", "-")
 
 
 def worker_secrets(name: str, config: StackConfig, namespace: pulumi.Input[str],
@@ -79,17 +78,17 @@ def worker_secrets(name: str, config: StackConfig, namespace: pulumi.Input[str],
     if "secretEnv" in secrets:
         # Carries the team's extra secret env vars, one key per variable. The names are not
         # secret (they are validated and visible in the pod spec); the values are.
-        names = sorted(config.secret_env_names)
-        extra = secret("secret-env", SECRET_ENV_SECRET, {
-            n: secrets["secretEnv"].apply(lambda env, n=n: env[n]) for n in names})
-        for env_name in names:
+        values = {n: secrets["secretEnv"].apply(lambda env, n=n: env[n])
+                  for n in sorted(config.secret_env_names)}
+        extra = secret("secret-env", SECRET_ENV_SECRET, values)
+        for env_name, value in values.items():
             secret_env[env_name] = {"name": extra, "key": env_name}
-            contents.append(secrets["secretEnv"].apply(lambda env, n=env_name: env[n]))
+            contents.append(value)
     if secret_env:
         inputs["secret_env"] = secret_env
     if config["registryUsername"]:
         # Lets the nodes pull the image from the private registry it was pushed to.
-        server = config["registryServer"] or registry_host(config["imageRepository"])
+        server = registry_server(config)
         inputs["image_pull_secret"] = secret("registry", REGISTRY_SECRET, {
             ".dockerconfigjson": secrets["registryPassword"].apply(
                 lambda password: docker_config(server, config["registryUsername"], password))},
