@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import platform
 import sys
 import time
@@ -25,7 +26,7 @@ from temporalio.client import Client
 
 import temporal_worker_spec.settings as spec
 from temporal_worker_k8s.production import desired_replicas
-from tools.backlog import backlog
+from tools.backlog import wait_backlog
 from tools.devserver import DevServer
 from tools.worker_process import WorkerProcess
 from worker.activities import BatchRequest
@@ -39,33 +40,22 @@ async def fill(client: Client, task_queue: str, count: int, seconds: float) -> l
         execution_timeout=timedelta(minutes=30)) for i in range(count)))
 
 
-async def settled_backlog(client: Client, task_queue: str, expected: int) -> int:
-    """The backlog once the server's approximate stats have caught up (at most 30 s)."""
-    deadline = time.monotonic() + 30
-    value = await backlog(client, task_queue)
-    while value < expected * 0.9 and time.monotonic() < deadline:
-        await asyncio.sleep(0.5)
-        value = await backlog(client, task_queue)
-    return value
-
-
 async def drain(server: DevServer, workers: int, args: argparse.Namespace) -> tuple[int, float]:
     """(backlog seen before the workers started, seconds until all workflows completed)."""
     client = await Client.connect(server.address)
     task_queue = f"backlog-{uuid.uuid4()}"
     handles = await fill(client, task_queue, args.workflows, args.seconds)
-    seen = await settled_backlog(client, task_queue, args.workflows)
+    # The backlog once the server's approximate stats have caught up (at most 30 s).
+    seen = await wait_backlog(client, task_queue, lambda b: b >= args.workflows * 0.9, 30)
     env = {spec.TEMPORAL_ADDRESS.env: server.address, spec.TASK_QUEUE.env: task_queue,
            spec.MAX_CONCURRENT_ACTIVITIES.env: str(args.slots)}
     started = time.monotonic()
-    processes = [WorkerProcess(env).start() for _ in range(workers)]
-    try:
+    with contextlib.ExitStack() as running:
+        for _ in range(workers):
+            # Drained with SIGTERM, then closed; a worker that failed to start is closed too.
+            running.callback(running.enter_context(WorkerProcess(env)).terminate)
         await asyncio.gather(*(h.result() for h in handles))
         return seen, time.monotonic() - started
-    finally:
-        for process in processes:
-            process.terminate()
-            process.close()
 
 
 async def main(args: argparse.Namespace) -> int:

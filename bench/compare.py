@@ -16,10 +16,10 @@ import os
 import platform
 import signal
 import statistics
-import subprocess
 import sys
 import time
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
@@ -30,8 +30,8 @@ from temporalio.client import Client
 import temporal_worker_spec.settings as spec
 from temporal_worker_spec import contract
 from tools.devserver import DevServer
-from tools.procs import free_port, wait_for
-from tools.worker_process import REPO, clean_env
+from tools.procs import Background
+from tools.worker_process import REPO, WorkerProcess, clean_env
 from worker.activities import BatchRequest
 from worker.workflows import BatchWorkflow
 
@@ -55,28 +55,21 @@ class Candidate:
     def __init__(self, name: str, address: str) -> None:
         self.name, self.address = name, address
 
-    def start(self, task_queue: str) -> tuple[subprocess.Popen, callable]:
+    def start(self, task_queue: str) -> tuple[Background, Callable[[], bool]]:
         if self.name == "bare":
-            process = subprocess.Popen(
-                [sys.executable, "-m", "bench.bare_worker", self.address,
-                 task_queue, str(GRACEFUL_SECONDS)],
-                cwd=REPO, env=clean_env(), stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
-                text=True)
+            process = Background("bare-worker", [
+                sys.executable, "-m", "bench.bare_worker", self.address, task_queue,
+                str(GRACEFUL_SECONDS)], env=clean_env(), cwd=REPO).start()
             # The bare worker is ready when it says so (after `async with worker` entered).
-            return process, lambda: process.stdout.readline().strip() == "READY"
-        health = free_port()
-        env = clean_env(**{spec.TEMPORAL_ADDRESS.env: self.address,
-                           spec.TASK_QUEUE.env: task_queue,
-                           spec.HEALTH_PORT.env: str(health),
-                           spec.METRICS_PORT.env: str(free_port()),
-                           spec.GRACEFUL_SHUTDOWN_SECONDS.env: str(GRACEFUL_SECONDS)})
-        process = subprocess.Popen([sys.executable, "-m", "worker"], cwd=REPO, env=env,
-                                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            return process, lambda: "READY" in process.output()
+        worker = WorkerProcess({spec.TEMPORAL_ADDRESS.env: self.address,
+                                spec.TASK_QUEUE.env: task_queue,
+                                spec.GRACEFUL_SHUTDOWN_SECONDS.env: str(GRACEFUL_SECONDS)}).start()
 
         def ready() -> bool:
             # http.client, not httpx: a poll every 10 ms must not steal CPU from the start-up
             # being measured.
-            connection = http.client.HTTPConnection("127.0.0.1", health, timeout=1)
+            connection = http.client.HTTPConnection("127.0.0.1", worker.health_port, timeout=1)
             try:
                 connection.request("GET", contract.READINESS_PATH)
                 return connection.getresponse().status == 200
@@ -85,7 +78,7 @@ class Candidate:
             finally:
                 connection.close()
 
-        return process, ready
+        return worker, ready
 
 
 def rss_mib(pid: int) -> float:
@@ -106,7 +99,7 @@ async def throughput(client: Client, task_queue: str, count: int) -> float:
     return count / (time.perf_counter() - started)
 
 
-async def sigterm_exit(client: Client, process: subprocess.Popen,
+async def sigterm_exit(client: Client, process: Background,
                        task_queue: str) -> tuple[float, int]:
     """Seconds from SIGTERM to exit, and the exit code, while a 3-second activity runs."""
     handle = await client.start_workflow(
@@ -121,7 +114,7 @@ async def sigterm_exit(client: Client, process: subprocess.Popen,
             raise TimeoutError("the in-flight activity never started")
         await asyncio.sleep(0.05)
     sent = time.perf_counter()
-    process.send_signal(signal.SIGTERM)
+    process.signal(signal.SIGTERM)
     code = await asyncio.to_thread(process.wait, GRACEFUL_SECONDS + 15)
     return time.perf_counter() - sent, code
 
@@ -131,17 +124,16 @@ async def measure(candidate: Candidate, client: Client, count: int) -> Figures:
     started = time.perf_counter()
     process, ready = candidate.start(task_queue)
     try:
-        await asyncio.to_thread(wait_for, ready, 120, f"{candidate.name} worker ready", 0.01)
+        await asyncio.to_thread(process.wait_until, ready, 120, f"{candidate.name} worker ready",
+                                0.01)
         ready_seconds = time.perf_counter() - started
         await asyncio.sleep(IDLE_SETTLE_SECONDS)
-        idle = rss_mib(process.pid)
+        idle = rss_mib(process.process.pid)
         rate = await throughput(client, task_queue, count)
         exit_seconds, code = await sigterm_exit(client, process, task_queue)
         return Figures(ready_seconds, idle, rate, exit_seconds, code)
     finally:
-        if process.poll() is None:
-            process.kill()
-            process.wait()
+        process.close()
 
 
 async def run(count: int, rounds: int) -> dict[str, list[Figures]]:

@@ -5,6 +5,10 @@ KEDA's rule turning it into a replica count (temporal_worker_k8s.production.desi
 
 from __future__ import annotations
 
+import asyncio
+import time
+from collections.abc import Callable
+
 from temporalio.api.enums.v1 import TaskQueueType
 from temporalio.api.taskqueue.v1 import TaskQueue
 from temporalio.api.workflowservice.v1 import DescribeTaskQueueRequest
@@ -25,3 +29,15 @@ async def backlog(client: Client, task_queue: str, queue_types: str = QUEUE_TYPE
             task_queue_type=_TYPES[name], report_stats=True))
         total += response.stats.approximate_backlog_count
     return total
+
+
+async def wait_backlog(client: Client, task_queue: str, done: Callable[[int], bool],
+                       timeout: float) -> int:
+    """The backlog once `done(backlog)` holds, or the last one read after `timeout` seconds
+    (the server refreshes its approximate stats now and then)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = await backlog(client, task_queue)
+        if done(value) or time.monotonic() > deadline:
+            return value
+        await asyncio.sleep(0.5)

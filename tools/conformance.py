@@ -19,7 +19,7 @@ from typing import Any
 import temporal_worker_spec.settings as spec
 from temporal_worker_spec import contract
 from temporal_worker_spec import Invalid, parse
-from temporal_worker_spec.settings import ALIASES, SETTINGS
+from temporal_worker_spec.settings import SETTINGS
 from tools import production_checks
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
@@ -155,6 +155,12 @@ def _check_deployment(deployment: Mapping[str, Any], secrets: Mapping[tuple, Map
     env = {e["name"]: e.get("value") for e in env_list}
     volumes = {v["name"]: v for v in pod.get("volumes", [])}
     mounts = container.get("volumeMounts", [])
+    by_env = {name: s for s in SETTINGS for name in s.env_names}
+
+    def names_of(variable: str) -> tuple[str, ...]:
+        """The variable and the seed article's aliases that stand for it."""
+        setting = by_env.get(variable)
+        return setting.env_names if setting is not None else (variable,)
 
     # --- env names: set on the Deployment side <-> read on the worker side --------------------
     for name in env:
@@ -164,8 +170,7 @@ def _check_deployment(deployment: Mapping[str, Any], secrets: Mapping[tuple, Map
     for name in REQUIRED_ENV:
         if name not in reads:
             yield f"the worker does not read {name}, which the Deployment must set"
-        aliases = [a for a, std in ALIASES.items() if std == name]
-        if name not in env and not any(a in env for a in aliases):
+        if not any(var in env for var in names_of(name)):
             yield f"env {name} is not set"
     for e in env_list:
         ref = e.get("valueFrom", {}).get("secretKeyRef")
@@ -178,7 +183,6 @@ def _check_deployment(deployment: Mapping[str, Any], secrets: Mapping[tuple, Map
             yield f"env {e['name']}: Secret {ref.get('name')!r} has no key {ref.get('key')!r}"
 
     # --- every value the worker reads passes the worker's own checks --------------------------
-    by_env = {name: s for s in SETTINGS for name in s.env_names}
     for name, value in env.items():
         setting = by_env.get(name)
         if setting is not None and value is not None and not setting.file:
@@ -189,8 +193,7 @@ def _check_deployment(deployment: Mapping[str, Any], secrets: Mapping[tuple, Map
 
     # --- files named by env vars exist where the Secret volume puts them ----------------------
     for name, expected in FILE_ENV.items():
-        aliases = [a for a, std in ALIASES.items() if std == name]
-        for var in [name, *aliases]:
+        for var in names_of(name):
             if var not in env:
                 continue
             path = env[var]

@@ -12,6 +12,13 @@ from pathlib import Path
 from tools.procs import Background, free_port
 
 START_TIMEOUT_SECONDS = 90.0
+FAST_DRAINAGE = {
+    # Defaults are minutes: how long after deactivation a version's drainage is first checked,
+    # and how often it is checked again. Seconds here, so DRAINED shows up within a test.
+    "matching.wv.VersionDrainageStatusVisibilityGracePeriod": "2s",
+    "matching.wv.VersionDrainageStatusRefreshInterval": "1s",
+}
+"""`dynamic_config` for worker versioning tests and recordings."""
 
 
 def temporal_cli() -> str:

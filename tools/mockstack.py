@@ -40,10 +40,10 @@ from pulumi.runtime import rpc
 from pulumi.runtime.stack import run_pulumi_func
 
 import temporal_worker_spec as spec
+from stack.config import PROJECT
 
 ROOT = Path(__file__).resolve().parent.parent
 MAIN = ROOT / "__main__.py"
-PROJECT = "temporal-worker"
 # Keys `pulumi config set --secret` would store, for this project's stack.
 SECRET_KEYS: tuple[str, ...] = tuple(s.name for s in spec.SETTINGS if s.config and s.secret)
 PLACEHOLDER_DIGEST = "sha256:" + "0" * 64

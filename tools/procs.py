@@ -10,6 +10,8 @@ waits for readiness while failing fast if the process dies, and stops the whole 
 
 from __future__ import annotations
 
+import asyncio
+import inspect
 import os
 import shutil
 import signal
@@ -18,7 +20,7 @@ import subprocess
 import tempfile
 import threading
 import time
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import TypeVar
@@ -52,6 +54,22 @@ def wait_for(condition: Callable[[], T], timeout: float, what: str,
         if time.monotonic() > deadline:
             raise TimeoutError(f"timed out after {timeout:.0f}s waiting for {what}")
         time.sleep(interval)
+
+
+async def wait_for_async(condition: Callable[[], T | Awaitable[T]], timeout: float, what: str,
+                         interval: float = 0.1) -> T:
+    """`wait_for` for async code: `condition` may return an awaitable, and the wait yields to
+    the event loop."""
+    deadline = time.monotonic() + timeout
+    while True:
+        result = condition()
+        if inspect.isawaitable(result):
+            result = await result
+        if result:
+            return result
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"timed out after {timeout:.0f}s waiting for {what}")
+        await asyncio.sleep(interval)
 
 
 @contextmanager
@@ -96,18 +114,13 @@ class Background:
         self.workdir = Path(workdir or tempfile.mkdtemp(prefix=f"{name}-"))
         self.log_file = self.workdir / f"{name}.log"
         self.process: subprocess.Popen | None = None
+        self._final_output: str | None = None
 
     def start(self, ready: Callable[[], bool] | None = None, timeout: float = 60) -> Background:
         """Start the command and wait until `ready()` holds (no wait when None).
 
         If that fails or is interrupted (Ctrl-C included), nothing is left behind.
         """
-        def alive_and_ready() -> bool:
-            if not self.running():
-                raise RuntimeError(f"{self.name} exited with {self.process.returncode}:\n"
-                                   f"{self.output()[-3000:]}")
-            return ready()
-
         try:
             self.workdir.mkdir(parents=True, exist_ok=True)
             # Ctrl-C inside Popen, after the fork, would lose the only handle on the child.
@@ -117,17 +130,34 @@ class Background:
                     stderr=None if self.show_output else subprocess.STDOUT, env=self.env,
                     cwd=self.cwd, start_new_session=True)
             if ready is not None:
-                wait_for(alive_and_ready, timeout, self.name)
+                self.wait_until(ready, timeout)
         except BaseException:
             self.close()
             raise
         return self
 
+    def wait_until(self, ready: Callable[[], T], timeout: float, what: str | None = None,
+                   interval: float = 0.1) -> T:
+        """Poll `ready()` while the process runs; RuntimeError with its output if it exits,
+        TimeoutError with its output after `timeout`."""
+        def alive_and_ready() -> T:
+            if not self.running():
+                raise RuntimeError(f"{self.name} exited with {self.process.returncode}:\n"
+                                   f"{self.output()[-3000:]}")
+            return ready()
+
+        try:
+            return wait_for(alive_and_ready, timeout, what or self.name, interval)
+        except TimeoutError as err:
+            raise TimeoutError(f"{err}\n{self.output()[-3000:]}") from None
+
     def running(self) -> bool:
         return self.process is not None and self.process.poll() is None
 
     def output(self) -> str:
-        """Everything the process wrote so far."""
+        """Everything the process wrote so far (still readable after `close()`)."""
+        if self._final_output is not None:
+            return self._final_output
         try:
             return self.log_file.read_text(errors="replace")
         except FileNotFoundError:
@@ -175,6 +205,7 @@ class Background:
             self.stop()
         finally:
             if self._own_workdir:
+                self._final_output = self.output()
                 shutil.rmtree(self.workdir, ignore_errors=True)
 
     def __enter__(self) -> Background:

@@ -12,10 +12,8 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 
 import temporal_worker_spec.settings as spec
+from temporal_worker_k8s.production import DNS_PORT, temporal_port
 from temporal_worker_spec import contract
-
-AUTOSCALERS = {"HorizontalPodAutoscaler", "ScaledObject"}
-
 
 def _selects(selector: Mapping[str, Any] | None, labels: Mapping[str, str]) -> bool:
     """Whether a LabelSelector (matchLabels, matchExpressions In/NotIn/Exists) selects labels."""
@@ -97,15 +95,15 @@ def check(objects: Iterable[Mapping[str, Any]], deployment: Mapping[str, Any],
                 problems.append(f"{where}: no ingress to the pod's {port_name} port {port}")
         address = env.get(spec.TEMPORAL_ADDRESS.env) or ""
         if "Egress" in types and ":" in address:
-            temporal = int(address.rsplit(":", 1)[1])
+            temporal = temporal_port(address)
             if not _admits(spec_.get("egress", []), container, temporal):
                 problems.append(f"{where}: no egress to Temporal's port {temporal} "
                                 f"({spec.TEMPORAL_ADDRESS.env}={address})")
             dns = [r for r in spec_.get("egress", [])
-                   if any(p.get("port") == 53 and p.get("protocol") == "UDP"
+                   if any(p.get("port") == DNS_PORT and p.get("protocol") == "UDP"
                           for p in r.get("ports", []))]
             if not dns:
-                problems.append(f"{where}: no egress to DNS (UDP 53)")
+                problems.append(f"{where}: no egress to DNS (UDP {DNS_PORT})")
 
     for budget in of_kind("PodDisruptionBudget"):
         selector = budget["spec"].get("selector")

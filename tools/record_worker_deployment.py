@@ -20,7 +20,6 @@ import hashlib
 import json
 import subprocess
 import sys
-import time
 import uuid
 from datetime import timedelta
 from pathlib import Path
@@ -31,7 +30,8 @@ import temporal_worker_spec.settings as spec
 from temporal_worker_k8s.versioning import (Connection, DeploymentState, Rollout, RolloutPlan,
                                             build_id_of, describe, describe_answer,
                                             state_from_json)
-from tools.devserver import DevServer, temporal_cli
+from tools.devserver import FAST_DRAINAGE, DevServer, temporal_cli
+from tools.procs import wait_for_async
 from tools.worker_process import WorkerProcess
 from worker.activities import BatchRequest
 from worker.workflows import BatchWorkflow
@@ -42,23 +42,16 @@ DEPLOYMENT = "orders"
 TASK_QUEUE = "orders"
 REPOSITORY = "registry.example.com/team/temporal-worker"
 RAMP_PERCENT = 25
-FAST_DRAINAGE = {"matching.wv.VersionDrainageStatusVisibilityGracePeriod": "2s",
-                 "matching.wv.VersionDrainageStatusRefreshInterval": "1s"}
 WAIT_SECONDS = 60
 
 
 def image_of(label: str) -> str:
+    """A digest-pinned image reference for a fake build `label` (nothing is pulled)."""
     return f"{REPOSITORY}@sha256:{hashlib.sha256(label.encode()).hexdigest()}"
 
 
 async def until(check, what: str) -> DeploymentState:
-    deadline = time.monotonic() + WAIT_SECONDS
-    while time.monotonic() < deadline:
-        state = await check()
-        if state:
-            return state
-        await asyncio.sleep(1)
-    raise TimeoutError(f"timed out after {WAIT_SECONDS} s waiting for {what}")
+    return await wait_for_async(check, WAIT_SECONDS, what, interval=1)
 
 
 async def record(out: Path) -> dict:

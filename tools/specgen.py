@@ -116,10 +116,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--check", action="store_true", help="only report out-of-date files")
     args = parser.parse_args(argv)
     if args.check:
-        for path in stale():
+        outdated = stale()
+        for path in outdated:
             print(f"{path.relative_to(ROOT)} is out of date; run python -m tools.specgen",
                   file=sys.stderr)
-        return 1 if stale() else 0
+        return 1 if outdated else 0
     for path, text in generated().items():
         if path.read_text() != text:
             path.write_text(text)

@@ -12,7 +12,7 @@ import httpx
 
 import temporal_worker_spec.settings as spec
 from temporal_worker_spec import contract
-from tools.procs import Background, free_port, wait_for
+from tools.procs import Background, free_port
 
 REPO = Path(__file__).resolve().parents[1]
 # Variables a developer's shell might carry that would change what the worker connects to.
@@ -65,13 +65,7 @@ class WorkerProcess(Background):
         return len(os.listdir(f"/proc/{self.process.pid}/fd"))
 
     def wait_ready(self, timeout: float = 60) -> None:
-        def ready() -> bool:
-            if not self.running():
-                raise RuntimeError(f"worker exited with {self.process.returncode}:\n"
-                                   f"{self.output()[-3000:]}")
-            return self.ready()
-
-        wait_for(ready, timeout, f"worker readiness\n{self.output()[-3000:]}")
+        self.wait_until(self.ready, timeout, "worker readiness")
 
     def terminate(self, timeout: float = 60) -> int:
         """SIGTERM and wait; returns the exit code (kills and fails if it does not exit)."""
@@ -84,8 +78,6 @@ class WorkerProcess(Background):
                                  f"{self.output()[-3000:]}") from None
 
     def close(self) -> None:
-        """Kill (not drain) what is left, keeping the log readable through `output()`."""
+        """Kill (not drain) what is left; the log stays readable through `output()`."""
         self.signal(signal.SIGKILL)
-        final = self.output()
         super().close()
-        self.output = lambda: final  # type: ignore[method-assign]

@@ -4,7 +4,6 @@ real worker processes (builds v1 and v2) of one Worker Deployment per test."""
 from __future__ import annotations
 
 import asyncio
-import hashlib
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass, field
@@ -17,22 +16,11 @@ import temporal_worker_spec.settings as spec
 from temporal_worker_k8s.versioning import (Connection, DeploymentState, build_id_of,
                                             describe)
 from tests.support.chat_server import ChatServer
-from tools.devserver import DevServer
+from tools.devserver import FAST_DRAINAGE, DevServer
+from tools.record_worker_deployment import image_of
 from tools.worker_process import WorkerProcess
 
-FAST_DRAINAGE = {
-    # Defaults are minutes: how long after deactivation drainage is first checked, and how
-    # often it is checked again. Seconds here, so DRAINED shows up within a test.
-    "matching.wv.VersionDrainageStatusVisibilityGracePeriod": "2s",
-    "matching.wv.VersionDrainageStatusRefreshInterval": "1s",
-}
-REPOSITORY = "registry.example.com/team/temporal-worker"
 CHAT_KEY = "sk-rollout-test-chat-key"
-
-
-def image_of(label: str) -> str:
-    """A digest-pinned image reference for a fake build `label` (nothing is pulled)."""
-    return f"{REPOSITORY}@sha256:{hashlib.sha256(label.encode()).hexdigest()}"
 
 
 @pytest.fixture(scope="module")
