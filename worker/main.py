@@ -98,7 +98,7 @@ async def connect(config: settings.Settings, runtime: Runtime,
         except Exception as err:
             log.error("cannot connect to Temporal at %s (namespace %s, tls %s): %s%s; "
                       "retrying in %.0fs", config.address, config.namespace,
-                      "on" if config.tls else "off", err or type(err).__name__,
+                      "on" if config.tls else "off", str(err) or type(err).__name__,
                       likely_cause(str(err)), delay)
         try:
             await asyncio.wait_for(stop.wait(), timeout=delay)
