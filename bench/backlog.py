@@ -28,7 +28,7 @@ import temporal_worker_spec.settings as spec
 from temporal_worker_k8s.production import desired_replicas
 from tools.backlog import wait_backlog
 from tools.devserver import DevServer
-from tools.worker_process import WorkerProcess
+from tools.worker_process import WorkerProcess, queue_env
 from worker.activities import BatchRequest
 from worker.workflows import BatchWorkflow
 
@@ -47,8 +47,8 @@ async def drain(server: DevServer, workers: int, args: argparse.Namespace) -> tu
     handles = await fill(client, task_queue, args.workflows, args.seconds)
     # The backlog once the server's approximate stats have caught up (at most 30 s).
     seen = await wait_backlog(client, task_queue, lambda b: b >= args.workflows * 0.9, 30)
-    env = {spec.TEMPORAL_ADDRESS.env: server.address, spec.TASK_QUEUE.env: task_queue,
-           spec.MAX_CONCURRENT_ACTIVITIES.env: str(args.slots)}
+    env = queue_env(server.address, task_queue,
+                    **{spec.MAX_CONCURRENT_ACTIVITIES.env: str(args.slots)})
     started = time.monotonic()
     with contextlib.ExitStack() as running:
         for _ in range(workers):

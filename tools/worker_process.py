@@ -6,6 +6,7 @@ import os
 import signal
 import subprocess
 import sys
+import uuid
 from pathlib import Path
 
 import httpx
@@ -25,6 +26,13 @@ def clean_env(**overrides: str) -> dict[str, str]:
     env.update(PYTHONUNBUFFERED="1", PYTHONDONTWRITEBYTECODE="1")
     env.update(overrides)
     return env
+
+
+def queue_env(address: str, task_queue: str | None = None, **extra: str) -> dict[str, str]:
+    """Worker env for `address` on `task_queue` (a fresh `tq-<uuid>` one when None), plus
+    `extra`."""
+    return {spec.TEMPORAL_ADDRESS.env: address,
+            spec.TASK_QUEUE.env: task_queue or f"tq-{uuid.uuid4()}", **extra}
 
 
 class WorkerProcess(Background):

@@ -9,18 +9,13 @@ import pytest
 from temporal_worker_k8s import TemporalWorker
 from temporal_worker_k8s.production import POD_SECURITY_LABELS, desired_replicas
 from temporal_worker_spec import contract
-from tests.program.helpers import DEPLOYMENT, NAMESPACE, container
+from tests.program.helpers import (DEPLOYMENT, HPA, NAMESPACE, NETWORK_POLICY, PDB,
+                                   POD_MONITOR, SCALED_OBJECT, SERVICE_ACCOUNT, TRIGGER_AUTH,
+                                   container)
 from tools.mockstack import StackRun, run_program
 
 IMAGE = "registry.example.com/team/worker@sha256:" + "ab" * 32
 ADDRESS = "billing.acct.tmprl.cloud:7233"
-SCALED_OBJECT = "kubernetes:keda.sh/v1alpha1:ScaledObject"
-TRIGGER_AUTH = "kubernetes:keda.sh/v1alpha1:TriggerAuthentication"
-HPA = "kubernetes:autoscaling/v2:HorizontalPodAutoscaler"
-PDB = "kubernetes:policy/v1:PodDisruptionBudget"
-NETWORK_POLICY = "kubernetes:networking.k8s.io/v1:NetworkPolicy"
-POD_MONITOR = "kubernetes:monitoring.coreos.com/v1:PodMonitor"
-SERVICE_ACCOUNT = "kubernetes:core/v1:ServiceAccount"
 
 
 def build(**inputs) -> StackRun:

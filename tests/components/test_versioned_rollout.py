@@ -7,12 +7,11 @@ import pytest
 
 import temporal_worker_spec.settings as spec
 from temporal_worker_k8s import TemporalWorker
-from tests.program.helpers import DEPLOYMENT, env_of
+from tests.program.helpers import DEPLOYMENT, NETWORK_POLICY, PDB, SCALED_OBJECT, env_of
 from tools.mockstack import StackRun, run_program
 
 REPOSITORY = "registry.example.com/team/worker"
 NEW, OLD, DRAINED = (f"{REPOSITORY}@sha256:{c * 64}" for c in "abc")
-SCALED_OBJECT = "kubernetes:keda.sh/v1alpha1:ScaledObject"
 
 
 def build(**inputs) -> StackRun:
@@ -50,10 +49,8 @@ def test_each_build_gets_its_own_deployment_polling_as_its_version():
 
 def test_shared_objects_cover_every_builds_pods():
     run = build(build_id="v2", versions=[{"build_id": "v1", "image": OLD}])
-    pdb = run.one("kubernetes:policy/v1:PodDisruptionBudget").get("spec", "selector",
-                                                                   "matchLabels")
-    policy = run.one("kubernetes:networking.k8s.io/v1:NetworkPolicy").get(
-        "spec", "podSelector", "matchLabels")
+    pdb = run.one(PDB).get("spec", "selector", "matchLabels")
+    policy = run.one(NETWORK_POLICY).get("spec", "podSelector", "matchLabels")
     for deployment in run.of_type(DEPLOYMENT):
         labels = deployment.get("spec", "template", "metadata", "labels")
         assert pdb.items() <= labels.items() and policy.items() <= labels.items()

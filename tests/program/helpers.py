@@ -2,17 +2,24 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
 from tests.support.tls import CA, Issued
-from tools.mockstack import StackRun
+from tools.mockstack import MockResource, StackRun
 
 DEPLOYMENT = "kubernetes:apps/v1:Deployment"
 SECRET = "kubernetes:core/v1:Secret"
 SERVICE = "kubernetes:core/v1:Service"
 NAMESPACE = "kubernetes:core/v1:Namespace"
+SERVICE_ACCOUNT = "kubernetes:core/v1:ServiceAccount"
+SCALED_OBJECT = "kubernetes:keda.sh/v1alpha1:ScaledObject"
+TRIGGER_AUTH = "kubernetes:keda.sh/v1alpha1:TriggerAuthentication"
+HPA = "kubernetes:autoscaling/v2:HorizontalPodAutoscaler"
+PDB = "kubernetes:policy/v1:PodDisruptionBudget"
+NETWORK_POLICY = "kubernetes:networking.k8s.io/v1:NetworkPolicy"
+POD_MONITOR = "kubernetes:monitoring.coreos.com/v1:PodMonitor"
 IMAGE = "docker:index/image:Image"
 WORKER = "temporal-worker-deployment"
 
@@ -71,3 +78,11 @@ def walk_strings(value: Any, path: tuple = ()) -> Iterator[tuple[tuple, str]]:
     elif isinstance(value, (list, tuple)):
         for i, v in enumerate(value):
             yield from walk_strings(v, path + (i,))
+
+
+def plain_text_hits(resource: MockResource, values: Iterable[str]) -> list[tuple[tuple, str]]:
+    """(path, string) of every string in `resource`'s inputs that holds one of `values` at a
+    path not marked secret."""
+    values = tuple(values)
+    return [(path, text) for path, text in walk_strings(resource.inputs)
+            if not resource.is_secret(*path) and any(value in text for value in values)]

@@ -244,11 +244,9 @@ def test_a_chain_in_the_wrong_order_says_so(prod_config, pki: Pki, cert_factory)
 ])
 def test_keys_the_sdks_tls_stack_cannot_parse_are_refused(prod_config, pki: Pki, cert_factory,
                                                          name, make):
-    issued = cert_factory.issue(pki.ca, f"key-{name}", key=make())
-    key_pem = issued.key_path.read_text()
-    assert_rejected({**prod_config, "tlsCert": issued.cert_path.read_text(), "tlsKey": key_pem},
-                    "tlsCert", reason="which the Temporal SDK's TLS stack cannot use",
-                    secrets=(key_pem,))
+    cert, key = pem(cert_factory.issue(pki.ca, f"key-{name}", key=make()))
+    assert_rejected({**prod_config, "tlsCert": cert, "tlsKey": key}, "tlsCert",
+                    reason="which the Temporal SDK's TLS stack cannot use", secrets=(key,))
 
 
 def test_a_dsa_key_is_refused(prod_config):
@@ -280,21 +278,19 @@ def test_a_key_of_an_unknown_algorithm_gets_a_clear_error(prod_config):
 ])
 def test_keys_the_sdk_can_use_are_accepted_in_every_format(prod_config, pki: Pki, cert_factory,
                                                            name, make, key_format):
-    issued = cert_factory.issue(pki.ca, f"usable-{name}", key=make(), key_format=key_format)
-    run_stack({**prod_config, "tlsCert": issued.cert_path.read_text(),
-               "tlsKey": issued.key_path.read_text()}, stack="prod")
+    cert, key = pem(cert_factory.issue(pki.ca, f"usable-{name}", key=make(),
+                                       key_format=key_format))
+    run_stack({**prod_config, "tlsCert": cert, "tlsKey": key}, stack="prod")
 
 
 def test_a_client_cert_not_for_client_authentication_is_refused(prod_config, pki: Pki,
                                                                cert_factory):
-    issued = cert_factory.issue(pki.ca, "server-only-eku",
-                                usage=[ExtendedKeyUsageOID.SERVER_AUTH])
-    assert_rejected({**prod_config, "tlsCert": issued.cert_path.read_text(),
-                     "tlsKey": issued.key_path.read_text()}, "tlsCert",
+    cert, key = pem(cert_factory.issue(pki.ca, "server-only-eku",
+                                       usage=[ExtendedKeyUsageOID.SERVER_AUTH]))
+    assert_rejected({**prod_config, "tlsCert": cert, "tlsKey": key}, "tlsCert",
                     reason="extendedKeyUsage lacks clientAuth, so the server will refuse it")
-    no_usage = cert_factory.issue(pki.ca, "no-eku", usage=[])
-    run_stack({**prod_config, "tlsCert": no_usage.cert_path.read_text(),
-               "tlsKey": no_usage.key_path.read_text()}, stack="prod")
+    cert, key = pem(cert_factory.issue(pki.ca, "no-eku", usage=[]))
+    run_stack({**prod_config, "tlsCert": cert, "tlsKey": key}, stack="prod")
 
 
 def test_a_server_ca_holding_a_private_key_is_refused_without_echoing_it(prod_config, pki):

@@ -12,10 +12,12 @@ import pytest
 import temporal_worker_spec.settings as spec
 from stack.secrets import (REGISTRY_SECRET, SECRET_ENV_SECRET, SERVER_CA_SECRET, TLS_SECRET,
                            secret_name)
+from temporal_worker_k8s.temporal_worker import TYPE_TOKEN
 from temporal_worker_spec import contract
-from tests.program.helpers import (DEPLOYMENT, IMAGE, SECRET, TEMPORAL_API_KEY, WORKER, Pki,
-                                   container, env_of, pem, walk_strings)
-from tools.mockstack import StackRun, run_stack
+from tests.program.helpers import (DEPLOYMENT, IMAGE, NAMESPACE, NETWORK_POLICY, SECRET,
+                                   TEMPORAL_API_KEY, TRIGGER_AUTH, WORKER, Pki, container, env_of,
+                                   pem, walk_strings)
+from tools.mockstack import RANDOM_BYTES_TYPE, StackRun, run_stack
 
 CHECKSUM_ANNOTATION = "checksum/secrets"
 API_KEY_SECRET = secret_name(spec.TEMPORAL_API_KEY)
@@ -240,8 +242,8 @@ def test_checksum_is_keyed_so_a_guessable_secret_cannot_be_recovered(prod_config
     value = checksum(run)
     for guess in (f"{n:04d}" for n in range(10_000)):
         assert hashlib.sha256(json.dumps(known + [guess]).encode()).hexdigest() != value
-    key = run.one("random:index/randomBytes:RandomBytes")
-    assert key.parent == run.one("temporal-worker-k8s:index:TemporalWorker").urn
+    key = run.one(RANDOM_BYTES_TYPE)
+    assert key.parent == run.one(TYPE_TOKEN).urn
     assert {"base64", "hex"} <= set(key.secret_outputs), "the key must be secret in state"
     assert key.get("length") == 32
     changed = run_stack({**config, "secretEnv": json.dumps({"PIN": "4822"})}, stack="prod")
@@ -253,7 +255,7 @@ def test_checksum_is_keyed_so_a_guessable_secret_cannot_be_recovered(prod_config
 def test_production_objects_are_there_by_default(prod_run: StackRun):
     kinds = {r.type_.rsplit(":", 1)[1] for r in prod_run.kubernetes_objects()}
     assert {"PodDisruptionBudget", "ServiceAccount", "NetworkPolicy"} <= kinds
-    assert prod_run.one("kubernetes:core/v1:Namespace").get("metadata", "labels") == {
+    assert prod_run.one(NAMESPACE).get("metadata", "labels") == {
         f"pod-security.kubernetes.io/{m}": "restricted" for m in ("enforce", "audit", "warn")}
 
 
@@ -270,13 +272,12 @@ def test_registry_credentials_become_a_pull_secret_the_pods_use(prod_run: StackR
 
 
 def test_the_chat_apis_port_is_let_out_when_the_chat_key_is_set(prod_run: StackRun, prod_config):
-    [policy] = prod_run.of_type("kubernetes:networking.k8s.io/v1:NetworkPolicy")
+    [policy] = prod_run.of_type(NETWORK_POLICY)
     out = policy.get("spec", "egress")[1]["ports"]
     assert {"port": 443, "protocol": "TCP"} in out  # https://api.openai.example/v1
     assert {"port": 7233, "protocol": "TCP"} in out  # payments.a1b2c.tmprl.cloud:7233
     config = {k: v for k, v in prod_config.items() if k != "chatgptApiKey"}
-    [policy] = run_stack(config, stack="prod").of_type(
-        "kubernetes:networking.k8s.io/v1:NetworkPolicy")
+    [policy] = run_stack(config, stack="prod").of_type(NETWORK_POLICY)
     assert {"port": 443, "protocol": "TCP"} not in policy.get("spec", "egress")[1]["ports"]
 
 
@@ -289,7 +290,7 @@ def test_with_an_autoscaler_the_deployment_sets_no_replicas(prod_config, autosca
     assert kinds <= found
     assert "replicas" not in run.one(DEPLOYMENT, WORKER).get("spec")
     if autoscaling == "keda":
-        auth = run.one("kubernetes:keda.sh/v1alpha1:TriggerAuthentication").get("spec")
+        auth = run.one(TRIGGER_AUTH).get("spec")
         parameters = {r["parameter"]: (r["name"], r["key"]) for r in auth["secretTargetRef"]}
         assert parameters["apiKey"] == (API_KEY_SECRET, spec.TEMPORAL_API_KEY.env)
         assert parameters["cert"] == (TLS_SECRET, "tls.crt")

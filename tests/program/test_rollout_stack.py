@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import datetime
 import json
-import socket
 import time
 from pathlib import Path
 
@@ -19,8 +18,10 @@ import pytest
 
 import stack.rollout
 from temporal_worker_k8s import versioning
-from tests.program.helpers import DEPLOYMENT, SECRET, TEMPORAL_API_KEY, walk_strings
+from tests.program.helpers import (DEPLOYMENT, SECRET, TEMPORAL_API_KEY, plain_text_hits,
+                                   walk_strings)
 from tools.mockstack import StackRun, run_stack
+from tools.procs import free_port
 
 RECORDED = Path(__file__).resolve().parents[1] / "data" / "temporal" / "worker_deployment.json"
 STATE = versioning.state_from_json(json.loads(RECORDED.read_text()))
@@ -138,9 +139,8 @@ def test_the_rollout_resource_switches_to_the_new_build_with_secret_credentials(
     for resource in run.resources:
         if resource.type_ == SECRET:
             continue
-        for path, text in walk_strings(resource.inputs):
-            if any(value in text for value in secrets):
-                assert resource.is_secret(*path), f"{resource.urn}: {path} in plain text"
+        hits = plain_text_hits(resource, secrets)
+        assert not hits, f"{resource.urn}: {[path for path, _ in hits]} in plain text"
     assert not [p for p, text in walk_strings(run.exports) if any(v in text for v in secrets)]
     # It is registered after the worker, so the new pods exist before Temporal is switched.
     names = [r.name for r in run.resources]
@@ -171,9 +171,7 @@ def test_rollback_to_a_build_already_deleted_is_refused_before_anything(
 
 def test_when_temporal_cannot_be_asked_nothing_is_created(prod_config):
     # A real connection attempt, to a loopback port nothing listens on.
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        closed = f"127.0.0.1:{probe.getsockname()[1]}"
+    closed = f"127.0.0.1:{free_port()}"
     started = time.monotonic()
     with pytest.raises(ValueError, match="temporal-worker:rollout: cannot learn the live builds"
                        ) as caught:

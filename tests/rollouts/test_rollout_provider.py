@@ -11,7 +11,6 @@ import re
 import socket
 import time
 import uuid
-from collections.abc import Awaitable, Callable
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
@@ -26,7 +25,7 @@ from tests.rollouts.conftest import TwoBuilds, image_of
 from tests.support.caddy import MtlsFront
 from tests.support.chat_server import ChatServer
 from tests.support.tls import CertFactory
-from tools.procs import free_port
+from tools.procs import free_port, wait_for_async
 from worker.activities import BatchRequest, ChatRequest
 from worker.workflows import BatchWorkflow, ChatWorkflow
 
@@ -35,19 +34,6 @@ pytestmark = [pytest.mark.slow, pytest.mark.timeout(180)]
 RAMP_PERCENT = 30
 RAMP_WORKFLOWS = 200
 API_KEY = "tmprl-api-key-7f3c9d0e5b1a4c2e8f6d0b9a1c3e5f70"
-
-
-async def eventually(check: Callable[[], Awaitable[Any]], timeout: float, what: str,
-                     interval: float = 0.25) -> Any:
-    """Await `check()` until it returns something truthy; fail with `what` after `timeout`."""
-    deadline = time.monotonic() + timeout
-    while True:
-        result = await check()
-        if result:
-            return result
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout:g} s waiting for {what}")
-        await asyncio.sleep(interval)
 
 
 async def versioning(handle: WorkflowHandle):
@@ -154,7 +140,8 @@ async def test_pinned_stays_on_v1_auto_upgrade_moves_to_v2_and_v1_drains(
         return (all(i.deployment_version.build_id == v1 for i in infos)
                 and len(slow_chat.requests) > requests_before)
 
-    await eventually(both_running_on_v1, 30, "the batch and the chat to run on v1")
+    await wait_for_async(both_running_on_v1, 30, "the batch and the chat to run on v1",
+                         interval=0.25)
     slow_chat.delay_seconds = 0  # the chat already waiting keeps its 6 s
 
     started = time.monotonic()
@@ -201,7 +188,7 @@ async def test_pinned_stays_on_v1_auto_upgrade_moves_to_v2_and_v1_drains(
         version = (await builds.state()).version(v1)
         return version if version.status == "DRAINED" else None
 
-    version = await eventually(drained, 45, "v1 to be reported DRAINED", interval=1)
+    version = await wait_for_async(drained, 45, "v1 to be reported DRAINED", interval=1)
     seen = datetime.now(timezone.utc)
     assert version.drained_since is not None and version.drained_since >= batch_closed
     print(f"v1 DRAINED at {(version.drained_since - batch_closed).total_seconds():.2f} s after "
@@ -223,7 +210,7 @@ async def test_progressive_ramp_splits_new_workflows_then_promotes(builds: TwoBu
         state = await builds.state()
         return state if state.ramping_build_id == v2 else None
 
-    state = await eventually(ramping, 30, f"v2 to ramp at {RAMP_PERCENT}%", interval=1)
+    state = await wait_for_async(ramping, 30, f"v2 to ramp at {RAMP_PERCENT}%", interval=1)
     ramp_started = time.monotonic()
     assert state.current_build_id == v1
     assert state.version(v2).status == "RAMPING"
@@ -287,7 +274,7 @@ async def test_failing_gate_stops_the_rollout_and_rollback_skips_the_gate(
     async def gate_build_drained() -> bool:
         return (await builds.state()).version(v2).status == "DRAINED"
 
-    await eventually(gate_build_drained, 30, "the gated build to drain", interval=1)
+    await wait_for_async(gate_build_drained, 30, "the gated build to drain", interval=1)
     assert (await builds.state()).current_build_id == v1
     gate_id = re.search(r"workflow id (\S+)\)", message)[1]
     gate = builds.client.get_workflow_handle(gate_id)

@@ -14,7 +14,7 @@ from temporal_worker_k8s.versioning import (CONNECTION_FIELDS, Connection, Rollo
                                             RolloutPlan,
                                             WorkerRollout, WorkerRolloutProvider, build_id_of,
                                             state_from_json)
-from tests.program.helpers import walk_strings
+from tests.program.helpers import plain_text_hits
 from tools.mockstack import run_program
 
 RECORDED = Path(__file__).resolve().parents[1] / "data" / "temporal" / "worker_deployment.json"
@@ -177,9 +177,7 @@ def test_worker_rollout_registers_credentials_as_secrets() -> None:
     assert isinstance(made[0].previous_build_id, pulumi.Output)
 
     # No credential anywhere outside the secret paths.
-    leaked = [path for path, text in walk_strings(rollout.inputs)
-              if not rollout.is_secret(*path)
-              and (API_KEY in text or "keymaterial" in text or "MIIBcert" in text)]
+    leaked = [path for path, _ in plain_text_hits(rollout, (API_KEY, "keymaterial", "MIIBcert"))]
     assert leaked == []
 
 

@@ -5,8 +5,8 @@ processes drain it."""
 from __future__ import annotations
 
 import asyncio
-import time
 import uuid
+from contextlib import ExitStack
 from datetime import timedelta
 
 import pytest
@@ -14,23 +14,14 @@ from temporalio.client import Client
 
 import temporal_worker_spec.settings as spec
 from temporal_worker_k8s.production import desired_replicas
-from tools.backlog import backlog
-from tools.worker_process import WorkerProcess
+from tools.backlog import backlog, wait_backlog
+from tools.worker_process import WorkerProcess, queue_env
 from worker.activities import BatchRequest
 from worker.workflows import BatchWorkflow
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(240)]
 WORKFLOWS = 30
 TARGET_QUEUE_SIZE, MINIMUM, MAXIMUM = 10, 1, 3
-
-
-async def wait_backlog(client: Client, task_queue: str, done, timeout: float) -> int:
-    deadline = time.monotonic() + timeout
-    while True:
-        value = await backlog(client, task_queue)
-        if done(value) or time.monotonic() > deadline:
-            return value
-        await asyncio.sleep(0.5)
 
 
 async def test_backlog_rises_without_workers_and_the_computed_workers_drain_it(temporal_server):
@@ -46,16 +37,15 @@ async def test_backlog_rises_without_workers_and_the_computed_workers_drain_it(t
     assert waiting >= WORKFLOWS * 0.8, waiting
     replicas = desired_replicas(waiting, TARGET_QUEUE_SIZE, MINIMUM, MAXIMUM)
     assert replicas == MAXIMUM  # ceil(~30 / 10) = 3, within 1..3
-    env = {spec.TEMPORAL_ADDRESS.env: temporal_server.address, spec.TASK_QUEUE.env: task_queue,
-           spec.MAX_CONCURRENT_ACTIVITIES.env: "2"}
-    workers = [WorkerProcess(env).start() for _ in range(replicas)]
-    try:
+    env = queue_env(temporal_server.address, task_queue,
+                    **{spec.MAX_CONCURRENT_ACTIVITIES.env: "2"})
+    with ExitStack() as stack:  # closes every worker, whatever happens
+        workers = [stack.enter_context(WorkerProcess(env)) for _ in range(replicas)]
         results = await asyncio.gather(*(h.result() for h in handles))
         assert len(results) == WORKFLOWS
         left = await wait_backlog(client, task_queue, lambda b: b == 0, 30)
         assert left == 0
         assert desired_replicas(left, TARGET_QUEUE_SIZE, MINIMUM, MAXIMUM) == MINIMUM
-    finally:
-        for worker in workers:
-            assert worker.terminate() == 0
-            worker.close()
+        codes = [worker.terminate() for worker in workers]
+    for code in codes:
+        assert code == 0

@@ -7,9 +7,7 @@ import json
 import resource
 import selectors
 import socket
-import struct
 import time
-import uuid
 from collections.abc import Callable
 
 import httpx
@@ -18,7 +16,8 @@ import pytest
 import temporal_worker_spec.settings as spec
 from temporal_worker_spec import contract
 from tests.support.ipv6 import needs_ipv6
-from tools.worker_process import WorkerProcess
+from tests.support.sockets import reset
+from tools.worker_process import WorkerProcess, queue_env
 
 pytestmark = pytest.mark.slow
 
@@ -36,24 +35,11 @@ SILENT_CLIENT_DROPPED_SECONDS = 5.0
 CLOSE_MARGIN_SECONDS = 2.0
 
 
-
-
-def worker_env(address: str, **extra: str) -> dict[str, str]:
-    return {spec.TEMPORAL_ADDRESS.env: address, spec.TASK_QUEUE.env: f"tq-{uuid.uuid4()}",
-            **extra}
-
-
 def assert_one_json_object_per_line(output: str) -> None:
     assert "Traceback" not in output, output[-3000:]
     for line in output.splitlines():
         if line.strip():
             assert isinstance(json.loads(line), dict), line
-
-
-def reset(sock: socket.socket) -> None:
-    """Close with an RST instead of a FIN: the abrupt way a client can vanish."""
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
-    sock.close()
 
 
 def allow_open_files(needed: int) -> None:
@@ -121,7 +107,7 @@ def wait_all_closed_by_peer(socks: list[socket.socket], deadline: float,
 def test_flood_of_silent_connections_keeps_threads_bounded_and_probes_answering(
         temporal_server):
     allow_open_files(FLOOD_CONNECTIONS + 512)
-    with WorkerProcess(worker_env(temporal_server.address)) as worker:
+    with WorkerProcess(queue_env(temporal_server.address)) as worker:
         worker.wait_ready()
         baseline, files = worker.thread_count(), worker.open_files()
         peak, peak_files = [baseline], [files]
@@ -163,7 +149,7 @@ def test_flood_of_silent_connections_keeps_threads_bounded_and_probes_answering(
 
 
 def test_clients_vanishing_mid_request_or_mid_response_leave_no_traceback(temporal_server):
-    env = worker_env(temporal_server.address, **{spec.LOG_LEVEL.env: "DEBUG"})
+    env = queue_env(temporal_server.address, **{spec.LOG_LEVEL.env: "DEBUG"})
     with WorkerProcess(env) as worker:
         worker.wait_ready()
         address = ("127.0.0.1", worker.health_port)
@@ -194,7 +180,7 @@ def test_clients_vanishing_mid_request_or_mid_response_leave_no_traceback(tempor
 
 @needs_ipv6
 def test_health_and_metrics_answer_on_ipv4_and_ipv6_loopback(temporal_server):
-    with WorkerProcess(worker_env(temporal_server.address)) as worker:
+    with WorkerProcess(queue_env(temporal_server.address)) as worker:
         worker.wait_ready()
         for host in ("127.0.0.1", "[::1]"):
             for path in (contract.LIVENESS_PATH, contract.READINESS_PATH):

@@ -9,7 +9,6 @@ import logging
 import select
 import shutil
 import socket
-import struct
 import subprocess
 import sys
 import time
@@ -19,10 +18,9 @@ import pytest
 
 from temporal_worker_spec import contract
 from tests.support.ipv6 import ipv6_loopback, needs_ipv6
+from tests.support.sockets import reset
 from tools.worker_process import REPO, clean_env
 from worker import health
-
-
 
 
 @pytest.fixture
@@ -55,12 +53,6 @@ def seconds_until_closed(sock: socket.socket, limit: float) -> float | None:
             except ConnectionError:
                 return time.monotonic() - start
     return None
-
-
-def reset(sock: socket.socket) -> None:
-    """Close with an RST instead of a FIN: the abrupt way a client can vanish."""
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
-    sock.close()
 
 
 def wait_idle(server: health.HealthServer) -> None:
@@ -174,8 +166,10 @@ def test_http_surface_matches_the_probes(state):
 
 def test_close_is_quick_drops_clients_and_frees_the_port(state):
     server = health.serve(state, 0, host="127.0.0.1")
-    idle = [connect(server) for _ in range(5)]
+    idle = []
     try:
+        for _ in range(5):
+            idle.append(connect(server))
         wait = time.monotonic()
         while server.connections < 5 and time.monotonic() - wait < 5:
             time.sleep(0.01)
@@ -191,6 +185,7 @@ def test_close_is_quick_drops_clients_and_frees_the_port(state):
     finally:
         for sock in idle:
             sock.close()
+        server.close()
 
 
 def test_port_in_use_raises_before_serving(state):

@@ -15,29 +15,15 @@ import pytest
 from temporalio.api.enums.v1 import EventType, PendingActivityState
 from temporalio.client import Client, WorkflowHandle
 
-from tools.procs import wait_for
+from tools.procs import wait_for, wait_for_async
 from tools.devserver import DevServer
-from tools.worker_process import REPO, WorkerProcess
+from tools.worker_process import REPO, WorkerProcess, queue_env
 import temporal_worker_spec.settings as spec
 from temporal_worker_spec import contract
 from worker.activities import BatchRequest
 from worker.workflows import BatchWorkflow
 
 pytestmark = pytest.mark.slow
-
-
-async def wait_until(condition, timeout: float, what: str, interval: float = 0.2):
-    """Async poll with a deadline (the condition may be a coroutine function)."""
-    deadline = time.monotonic() + timeout
-    while True:
-        result = condition()
-        if asyncio.iscoroutine(result):
-            result = await result
-        if result:
-            return result
-        if time.monotonic() > deadline:
-            raise TimeoutError(f"timed out after {timeout:.0f}s waiting for {what}")
-        await asyncio.sleep(interval)
 
 
 async def activity_running(handle: WorkflowHandle) -> bool:
@@ -49,12 +35,6 @@ async def activity_running(handle: WorkflowHandle) -> bool:
 async def client(temporal_server) -> Client:
     """A plain client of the session dev server, for starting and inspecting workflows."""
     return await Client.connect(temporal_server.address)
-
-
-def queue_env(address: str, **extra: str) -> dict[str, str]:
-    """Worker env for `address` on a fresh uuid task queue."""
-    return {spec.TEMPORAL_ADDRESS.env: address, spec.TASK_QUEUE.env: f"tq-{uuid.uuid4()}",
-            **extra}
 
 
 async def start_batch(client: Client, env: dict[str, str], items: int,
@@ -78,10 +58,12 @@ async def test_readiness_follows_server_outage_and_no_workflow_is_lost(tmp_path)
             handles = [await start_batch(client, env, items=8, seconds_per_item=0.5)
                        for _ in range(3)]
             for handle in handles:
-                await wait_until(lambda h=handle: activity_running(h), 60, "activity start")
+                await wait_for_async(lambda h=handle: activity_running(h), 60, "activity start",
+                                     interval=0.2)
 
             await asyncio.to_thread(server.stop)
-            await wait_until(lambda: not worker.ready(), 60, "not-ready during the outage")
+            await wait_for_async(lambda: not worker.ready(), 60, "not-ready during the outage",
+                                 interval=0.2)
             assert worker.live(), "an unreachable server must not fail liveness"
             # The exec probes agree with the HTTP ones: readiness fails, liveness passes.
             await asyncio.to_thread(
@@ -90,7 +72,8 @@ async def test_readiness_follows_server_outage_and_no_workflow_is_lost(tmp_path)
             alive = probe(alive_file, contract.LIVENESS_MAX_AGE_SECONDS)
             assert alive.returncode == 0, alive.stderr
             await asyncio.to_thread(server.start)
-            await wait_until(worker.ready, 90, "ready again after the server returned")
+            await wait_for_async(worker.ready, 90, "ready again after the server returned",
+                                 interval=0.2)
 
             client = await Client.connect(server.address)
             for handle in handles:
@@ -106,7 +89,7 @@ async def test_sigterm_lets_running_activity_finish(temporal_server, client):
     with WorkerProcess(env) as worker:
         await asyncio.to_thread(worker.wait_ready)
         handle = await start_batch(client, env, items=5, seconds_per_item=1.0)
-        await wait_until(lambda: activity_running(handle), 60, "activity start")
+        await wait_for_async(lambda: activity_running(handle), 60, "activity start", interval=0.2)
         sent = time.monotonic()
         code = await asyncio.to_thread(worker.terminate, 30 + 15)
         elapsed = time.monotonic() - sent
@@ -138,7 +121,7 @@ async def test_killed_worker_activity_is_retried_elsewhere_from_its_heartbeat(te
             pending = (await handle.describe()).raw_description.pending_activities
             return bool(pending and pending[0].HasField("heartbeat_details"))
 
-        await wait_until(progressed, 60, "a recorded heartbeat")
+        await wait_for_async(progressed, 60, "a recorded heartbeat", interval=0.2)
         first.process.kill()
         first.process.wait(timeout=10)
     with WorkerProcess(env) as second:

@@ -10,9 +10,8 @@ import uuid
 
 import pytest
 
-import temporal_worker_spec.settings as spec
 from tools.procs import wait_for
-from tools.worker_process import WorkerProcess
+from tools.worker_process import WorkerProcess, queue_env
 from worker import polls
 
 METRICS = """\
@@ -31,7 +30,7 @@ def test_a_worker_whose_polls_are_all_rejected_is_not_ready_and_says_why_once(
     # The server refuses task queue names with its reserved prefix; the worker's own checks
     # cannot know every rule of every server, so only the poll results tell.
     task_queue = f"/_sys/orders-{uuid.uuid4().hex[:8]}"
-    env = {spec.TEMPORAL_ADDRESS.env: temporal_server.address, spec.TASK_QUEUE.env: task_queue}
+    env = queue_env(temporal_server.address, task_queue)
     with WorkerProcess(env) as worker:
         wait_for(lambda: "worker starting" in worker.output(), 30, "the worker to start")
         deadline = time.monotonic() + 8  # several readiness checks (one every 2 s)

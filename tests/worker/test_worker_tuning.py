@@ -17,7 +17,7 @@ from temporalio.worker import Worker, WorkerTuner
 
 import temporal_worker_spec.settings as spec
 from temporal_worker_spec import contract
-from tools.worker_process import WorkerProcess
+from tools.worker_process import WorkerProcess, queue_env
 from worker.activities import BatchRequest
 from worker.workflows import BatchWorkflow
 
@@ -63,9 +63,9 @@ def slots_available(metrics_port: int, worker_type: str) -> float:
 async def test_max_concurrent_activities_limits_activities_running_at_once(temporal_server,
                                                                           slots, overlap):
     task_queue = f"tq-{uuid.uuid4()}"
-    env = {spec.TEMPORAL_ADDRESS.env: temporal_server.address, spec.TASK_QUEUE.env: task_queue,
-           spec.MAX_CONCURRENT_ACTIVITIES.env: str(slots),
-           spec.MAX_CONCURRENT_WORKFLOW_TASKS.env: "3"}
+    env = queue_env(temporal_server.address, task_queue,
+                    **{spec.MAX_CONCURRENT_ACTIVITIES.env: str(slots),
+                       spec.MAX_CONCURRENT_WORKFLOW_TASKS.env: "3"})
     with WorkerProcess(env) as worker:
         worker.wait_ready()
         assert slots_available(worker.metrics_port, "ActivityWorker") == slots

@@ -13,7 +13,7 @@ from temporalio.client import Client
 
 from tools.procs import wait_for
 from tools.devserver import temporal_cli
-from tools.worker_process import WorkerProcess
+from tools.worker_process import WorkerProcess, queue_env
 import temporal_worker_spec.settings as spec
 from worker.activities import BatchRequest
 from worker.workflows import BatchWorkflow
@@ -24,8 +24,8 @@ pytestmark = pytest.mark.slow
 async def test_versioned_worker_runs_workflows_on_the_current_version(temporal_server):
     deployment, build_id = f"dep-{uuid.uuid4().hex[:8]}", "build-1"
     task_queue = f"tq-{uuid.uuid4()}"
-    env = {spec.TEMPORAL_ADDRESS.env: temporal_server.address, spec.TASK_QUEUE.env: task_queue,
-           spec.DEPLOYMENT_NAME.env: deployment, spec.BUILD_ID.env: build_id}
+    env = queue_env(temporal_server.address, task_queue,
+                    **{spec.DEPLOYMENT_NAME.env: deployment, spec.BUILD_ID.env: build_id})
     with WorkerProcess(env) as worker:
         await asyncio.to_thread(worker.wait_ready)
 

@@ -12,7 +12,7 @@ import pytest
 from temporalio.client import Client, WorkflowFailureError
 from temporalio.exceptions import ApplicationError
 
-from tools.worker_process import WorkerProcess
+from tools.worker_process import WorkerProcess, queue_env
 import temporal_worker_spec.settings as spec
 from worker.activities import ERROR_TOO_LARGE, BatchRequest, ChatRequest
 from worker.workflows import BatchWorkflow, ChatWorkflow
@@ -31,9 +31,9 @@ async def run_batch(address: str, task_queue: str) -> str:
 async def test_workflows_complete_over_plain_tcp(temporal_server, chat_server):
     task_queue = f"tq-{uuid.uuid4()}"
     chat_server.reply = "Kubernetes restarts pods; Temporal retries work."
-    env = {spec.TEMPORAL_ADDRESS.env: temporal_server.address, spec.TASK_QUEUE.env: task_queue,
-           spec.CHATGPT_BASE_URL.env: chat_server.base_url,
-           spec.CHATGPT_API_KEY.env: "sk-test-secret-123"}
+    env = queue_env(temporal_server.address, task_queue,
+                    **{spec.CHATGPT_BASE_URL.env: chat_server.base_url,
+                       spec.CHATGPT_API_KEY.env: "sk-test-secret-123"})
     with WorkerProcess(env) as worker:
         worker.wait_ready()
         assert await run_batch(temporal_server.address, task_queue) == \
@@ -82,9 +82,9 @@ async def test_a_300_mb_chat_reply_fails_once_without_filling_the_workers_memory
         temporal_server, chat_server):
     chat_server.reply_bytes = 300 * 1024 * 1024
     task_queue = f"tq-{uuid.uuid4()}"
-    env = {spec.TEMPORAL_ADDRESS.env: temporal_server.address, spec.TASK_QUEUE.env: task_queue,
-           spec.CHATGPT_BASE_URL.env: chat_server.base_url,
-           spec.CHATGPT_API_KEY.env: "sk-test-oversize"}
+    env = queue_env(temporal_server.address, task_queue,
+                    **{spec.CHATGPT_BASE_URL.env: chat_server.base_url,
+                       spec.CHATGPT_API_KEY.env: "sk-test-oversize"})
     with WorkerProcess(env) as worker:
         worker.wait_ready()
         client = await Client.connect(temporal_server.address)
