@@ -158,7 +158,7 @@ def test_given_digest_pins_the_deployment_image(prod_config):
     assert not run.image_digest_is_placeholder
 
 
-def test_checksum_is_a_plain_sha256_that_reveals_no_secret(prod_run: StackRun, prod_secrets):
+def test_checksum_is_a_64_hex_digest_that_reveals_no_secret(prod_run: StackRun, prod_secrets):
     value = checksum(prod_run)
     deployment = prod_run.one(DEPLOYMENT, WORKER)
     assert len(value) == 64 and int(value, 16) >= 0, deployment.urn
