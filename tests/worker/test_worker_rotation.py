@@ -1,0 +1,359 @@
+"""Credentials rotate without an outage: the real worker process behind real TLS fronts (Caddy
+in front of the dev server), with its Secret volumes swapped the way kubelet swaps them.
+
+Each test has its own CA and front (the fronts restart, so every client must handshake
+again) and its own task queue; the dev server is the session's.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime
+import json
+import os
+import re
+import threading
+import time
+import uuid
+from dataclasses import dataclass, field
+from datetime import timedelta
+from pathlib import Path
+
+import httpx
+import pytest
+from cryptography.hazmat.primitives import serialization
+from temporalio.client import Client, WorkflowHandle
+from temporalio.service import TLSConfig
+
+import temporal_worker_spec.settings as spec
+from temporal_worker_spec import contract
+from tests.support.caddy import ApiKeyFront, MtlsFront
+from tests.support.secret_volume import SecretVolume
+from tests.support.tls import CertFactory, Issued
+from tools.procs import wait_for_async
+from tools.worker_process import WorkerProcess
+from worker import health
+from worker.activities import BatchRequest
+from worker.workflows import BatchWorkflow
+
+pytestmark = pytest.mark.slow
+
+CERT_LIFETIME_SECONDS = 30
+"""How long each client certificate lives. Short so that three renewals, each followed by the
+expiry of the certificate it replaced, fit in about two minutes."""
+ONE_RECONNECT_SECONDS = 2.0 + 3 * health.CHECK_INTERVAL_SECONDS
+"""The longest readiness may drop around a front restart: the restart itself (1-2 s), then
+three health checks at most: the one that finds the front down, the one that passes over the
+new connection, and the one after it that reads the poll counters clean (measured: about 4 s
+on a quiet machine). Without the renewals it never comes back at all."""
+NOW = datetime.datetime.now
+
+
+def _utc() -> datetime.datetime:
+    return NOW(datetime.timezone.utc)
+
+
+def tls_files(issued: Issued) -> dict[str, bytes]:
+    return {contract.TLS_CERT_KEY: issued.cert_path.read_bytes(),
+            contract.TLS_KEY_KEY: issued.key_path.read_bytes()}
+
+
+def metric(worker: WorkerProcess, name: str, **labels: str) -> float | None:
+    """One sample of the worker's /metrics (None when absent)."""
+    try:
+        text = httpx.get(f"http://127.0.0.1:{worker.metrics_port}{contract.METRICS_PATH}",
+                         timeout=2).text
+    except httpx.HTTPError:
+        return None
+    for line in text.splitlines():
+        match = re.fullmatch(rf"{re.escape(name)}\{{([^}}]*)\}} (\S+)", line)
+        if match and all(f'{k}="{v}"' in match[1] for k, v in labels.items()):
+            return float(match[2])
+    return None
+
+
+def messages(worker: WorkerProcess) -> list[str]:
+    return [json.loads(line)["message"] for line in worker.output().splitlines()
+            if line.startswith("{")]
+
+
+def connections_to(pid: int, port: int) -> int:
+    """Established TCP connections of process `pid` to 127.0.0.1:`port` (Linux /proc)."""
+    inodes = set()
+    for fd in os.listdir(f"/proc/{pid}/fd"):
+        try:
+            target = os.readlink(f"/proc/{pid}/fd/{fd}")
+        except OSError:
+            continue
+        if target.startswith("socket:["):
+            inodes.add(target[8:-1])
+    count = 0
+    for line in Path("/proc/net/tcp").read_text().splitlines()[1:]:
+        fields = line.split()
+        remote_port, state, inode = int(fields[2].split(":")[1], 16), fields[3], fields[9]
+        if remote_port == port and state == "01" and inode in inodes:
+            count += 1
+    return count
+
+
+class Readiness:
+    """Samples /readyz from a thread; `longest_drop()` is the longest time it was not 200."""
+
+    def __init__(self, worker: WorkerProcess) -> None:
+        self.worker = worker
+        self.samples: list[tuple[float, bool]] = []
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def __enter__(self) -> Readiness:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join(5)
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            self.samples.append((time.monotonic(), self.worker.ready()))
+            self._stop.wait(0.1)
+
+    def longest_drop(self) -> float:
+        longest, since = 0.0, None
+        for at, ready in self.samples:
+            if not ready and since is None:
+                since = at
+            elif ready and since is not None:
+                longest, since = max(longest, at - since), None
+        if since is not None:
+            longest = max(longest, self.samples[-1][0] - since)
+        return longest
+
+
+@dataclass
+class Load:
+    """A steady stream of short workflows, started directly on the dev server."""
+
+    client: Client
+    task_queue: str
+    handles: list[WorkflowHandle] = field(default_factory=list)
+    _task: asyncio.Task | None = None
+
+    async def __aenter__(self) -> Load:
+        self._task = asyncio.create_task(self._run())
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        self._task.cancel()
+        await asyncio.gather(self._task, return_exceptions=True)
+
+    async def _run(self) -> None:
+        while True:
+            self.handles.append(await self.client.start_workflow(
+                BatchWorkflow.run, BatchRequest(name=f"w{len(self.handles)}", items=2,
+                                                seconds_per_item=0.1),
+                id=f"rotation-{uuid.uuid4()}", task_queue=self.task_queue,
+                execution_timeout=timedelta(minutes=10)))
+            await asyncio.sleep(0.5)
+
+    async def one_completes(self) -> None:
+        """A workflow started now completes: the worker is doing work."""
+        count = len(self.handles)
+        await wait_for_async(lambda: len(self.handles) > count, 30, "a new workflow")
+        assert await self.handles[count].result(rpc_timeout=timedelta(seconds=60)) == \
+            f"batch w{count}: processed 2 of 2 items"
+
+    async def lost(self) -> list[str]:
+        """Workflows that did not complete as they should (none, when nothing was lost)."""
+        lost = []
+        for handle in self.handles:
+            try:
+                result = await asyncio.wait_for(handle.result(), 120)
+            except Exception as err:  # noqa: BLE001 - any failure is a lost workflow
+                lost.append(f"{handle.id}: {type(err).__name__}: {err}")
+                continue
+            if not result.endswith("processed 2 of 2 items"):
+                lost.append(f"{handle.id}: {result}")
+        return lost
+
+
+@pytest.fixture
+def pki(tmp_path) -> CertFactory:
+    return CertFactory(tmp_path / "pki")
+
+
+async def test_client_certificates_renewed_three_times_without_an_outage(
+        temporal_server, pki, tmp_path):
+    ca = pki.ca("renewal-ca")
+    server = pki.issue(ca, "renewal-server", server=True)
+    certs = [pki.issue(ca, "client-0", not_after=_utc() + timedelta(
+        seconds=CERT_LIFETIME_SECONDS))]
+    volume = SecretVolume(tmp_path / "tls")
+    volume.write(tls_files(certs[0]))
+    task_queue = f"tq-{uuid.uuid4()}"
+    with MtlsFront(temporal_server.port, server.cert_path, server.key_path,
+                   ca.cert_path) as front, WorkerProcess({
+                       spec.TEMPORAL_ADDRESS.env: front.address, spec.TASK_QUEUE.env: task_queue,
+                       spec.TLS_CERT.env: str(volume.path(contract.TLS_CERT_KEY)),
+                       spec.TLS_KEY.env: str(volume.path(contract.TLS_KEY_KEY)),
+                       spec.TLS_SERVER_CA.env: str(ca.cert_path)}) as worker:
+        await asyncio.to_thread(worker.wait_ready)
+        pid = worker.process.pid
+        client = await Client.connect(temporal_server.address)
+        with Readiness(worker) as readiness:
+            async with Load(client, task_queue) as load:
+                for renewal in range(1, 4):
+                    old = certs[-1]
+                    certs.append(pki.issue(ca, f"client-{renewal}", not_after=_utc() + timedelta(
+                        seconds=CERT_LIFETIME_SECONDS)))
+                    volume.write(tls_files(certs[-1]))
+                    expiry = certs[-1].cert.not_valid_after_utc.timestamp()
+                    # Picked up and exported: the expiry metric moves to the renewed cert.
+                    await wait_for_async(lambda: metric(
+                        worker, contract.CERT_EXPIRY_METRIC) == expiry, 30,
+                        f"renewal {renewal} to be in use")
+                    # Only once the old certificate is expired does the front restart, so
+                    # the worker's next handshake could not succeed with it.
+                    wait = old.cert.not_valid_after_utc.timestamp() + 1 - time.time()
+                    await asyncio.sleep(max(0.0, wait))
+                    await asyncio.to_thread(front.restart)
+                    await wait_for_async(worker.ready, 30, f"ready after restart {renewal}")
+                    await load.one_completes()
+                    assert connections_to(pid, front.port) <= 2, "old connections pile up"
+            lost = await load.lost()
+        assert worker.process.pid == pid and worker.running(), "the worker restarted"
+        assert worker.terminate() == 0
+    log = messages(worker)
+    assert lost == [], f"{len(lost)} of {len(load.handles)} workflows lost: {lost[:3]}"
+    assert len(load.handles) > 30, "the load was not steady"
+    assert sum(m.startswith("worker starting") for m in log) == 1
+    assert sum(m.startswith("credentials reloaded") for m in log) == 3, log
+    assert not any("reload refused" in m or "reload failed" in m for m in log), log
+    assert readiness.longest_drop() <= ONE_RECONNECT_SECONDS, (
+        f"readiness dropped for {readiness.longest_drop():.1f}s")
+
+
+async def test_an_api_key_rotates_while_the_front_drops_the_old_one(temporal_server, pki,
+                                                                     tmp_path):
+    ca = pki.ca("api-key-ca")
+    server = pki.issue(ca, "api-key-server", server=True)
+    old_key, new_key = f"tmprl-old-{uuid.uuid4().hex}", f"tmprl-new-{uuid.uuid4().hex}"
+    volume = SecretVolume(tmp_path / "api-key")
+    volume.write({contract.API_KEY_FILE: f"{old_key}\n".encode()})
+    task_queue = f"tq-{uuid.uuid4()}"
+    with ApiKeyFront(temporal_server.port, server.cert_path, server.key_path,
+                     [old_key]) as front, WorkerProcess({
+                         spec.TEMPORAL_ADDRESS.env: front.address,
+                         spec.TASK_QUEUE.env: task_queue,
+                         spec.TEMPORAL_API_KEY_FILE.env: str(volume.path(contract.API_KEY_FILE)),
+                         spec.TLS_SERVER_CA.env: str(ca.cert_path)}) as worker:
+        await asyncio.to_thread(worker.wait_ready)
+        pid = worker.process.pid
+        client = await Client.connect(temporal_server.address)
+        async with Load(client, task_queue) as load:
+            await load.one_completes()
+            # Rotation as Temporal Cloud allows it: both keys valid, the Secret updated, then
+            # the old key revoked.
+            await asyncio.to_thread(front.accept, old_key, new_key)
+            volume.write({contract.API_KEY_FILE: f"{new_key}\n".encode()})
+            await wait_for_async(lambda: metric(
+                worker, contract.CREDENTIAL_RELOADS_METRIC, credential="api_key",
+                result="applied") == 1, 30, "the new key to be in use")
+            await asyncio.to_thread(front.accept, new_key)
+            with pytest.raises(Exception, match="Unauthenticated"):
+                await Client.connect(front.address, api_key=old_key,
+                                     tls=TLSConfig(server_root_ca_cert=ca.cert_path.read_bytes()))
+            await wait_for_async(worker.ready, 30, "ready with the new key only")
+            await load.one_completes()
+            await load.one_completes()
+        lost = await load.lost()
+        assert worker.process.pid == pid and worker.running()
+        assert worker.terminate() == 0
+    assert lost == [], lost
+    output = worker.output()
+    assert old_key not in output and new_key not in output
+    assert "the API key from TEMPORAL_API_KEY_FILE is in use" in output
+    # No call of the worker's was ever refused for its key.
+    assert "unauthenticated" not in output.lower()
+
+
+async def test_a_renewal_whose_key_does_not_match_keeps_the_old_client_and_is_reported(
+        temporal_server, pki, tmp_path):
+    ca = pki.ca("bad-renewal-ca")
+    server = pki.issue(ca, "bad-renewal-server", server=True)
+    good, other = pki.issue(ca, "good-client"), pki.issue(ca, "other-client")
+    volume = SecretVolume(tmp_path / "tls")
+    volume.write(tls_files(good))
+    task_queue = f"tq-{uuid.uuid4()}"
+    failing = {"credential": "tls"}
+    with MtlsFront(temporal_server.port, server.cert_path, server.key_path,
+                   ca.cert_path) as front, WorkerProcess({
+                       spec.TEMPORAL_ADDRESS.env: front.address, spec.TASK_QUEUE.env: task_queue,
+                       spec.TLS_CERT.env: str(volume.path(contract.TLS_CERT_KEY)),
+                       spec.TLS_KEY.env: str(volume.path(contract.TLS_KEY_KEY)),
+                       spec.TLS_SERVER_CA.env: str(ca.cert_path)}) as worker:
+        await asyncio.to_thread(worker.wait_ready)
+        client = await Client.connect(temporal_server.address)
+        assert metric(worker, contract.CREDENTIAL_RELOAD_FAILING_METRIC, **failing) == 0
+        async with Load(client, task_queue) as load:
+            # A new certificate with the key of another: refused, reported, the old one kept.
+            volume.write({contract.TLS_CERT_KEY: other.cert_path.read_bytes(),
+                          contract.TLS_KEY_KEY: good.key_path.read_bytes()})
+            await wait_for_async(lambda: metric(
+                worker, contract.CREDENTIAL_RELOAD_FAILING_METRIC, **failing) == 1, 30,
+                "the refusal to be reported")
+            assert metric(worker, contract.CREDENTIAL_RELOADS_METRIC, credential="tls",
+                          result="refused") >= 1
+            assert metric(worker, contract.CERT_EXPIRY_METRIC) == \
+                good.cert.not_valid_after_utc.timestamp()
+            # The old client keeps working, even through a new handshake.
+            await asyncio.to_thread(front.restart)
+            await wait_for_async(worker.ready, 30, "ready with the old client")
+            await load.one_completes()
+            # A later good renewal is applied and clears the report.
+            volume.write(tls_files(other))
+            await wait_for_async(lambda: metric(
+                worker, contract.CREDENTIAL_RELOAD_FAILING_METRIC, **failing) == 0, 30,
+                "the good renewal")
+            assert metric(worker, contract.CERT_EXPIRY_METRIC) == \
+                other.cert.not_valid_after_utc.timestamp()
+            await load.one_completes()
+        lost = await load.lost()
+        assert worker.terminate() == 0
+    assert lost == []
+    refusals = [m for m in messages(worker) if "reload refused" in m]
+    assert len(refusals) == 1, refusals
+    assert (f"{spec.TLS_KEY.env}: {volume.path(contract.TLS_KEY_KEY)} does not match the "
+            "public key of the client certificate") in refusals[0]
+    assert "keeping the credentials in use" in refusals[0]
+    assert "PRIVATE KEY" not in worker.output()
+    key_body = good.key_path.read_text().splitlines()[1]
+    assert key_body not in worker.output()
+
+
+async def test_the_client_certificate_expiry_is_a_metric_that_follows_renewals(
+        temporal_server, mtls, cert_factory, tmp_path):
+    suffix = uuid.uuid4().hex[:6]
+    first = cert_factory.issue(mtls.ca, f"expiry-first-{suffix}",
+                               not_after=_utc() + timedelta(days=2))
+    renewed = cert_factory.issue(mtls.ca, f"expiry-renewed-{suffix}",
+                                 not_after=_utc() + timedelta(days=9))
+    volume = SecretVolume(tmp_path / "tls")
+    volume.write(tls_files(first))
+    env = {**mtls.worker_env(), spec.TASK_QUEUE.env: f"tq-{uuid.uuid4()}",
+           spec.TLS_CERT.env: str(volume.path(contract.TLS_CERT_KEY)),
+           spec.TLS_KEY.env: str(volume.path(contract.TLS_KEY_KEY))}
+    with WorkerProcess(env) as worker:
+        await asyncio.to_thread(worker.wait_ready)
+        # Seconds since the epoch of the certificate's notAfter, for an alert to compare with
+        # time(): present from the start.
+        assert metric(worker, contract.CERT_EXPIRY_METRIC) == \
+            first.cert.not_valid_after_utc.timestamp()
+        volume.write(tls_files(renewed))
+        await wait_for_async(lambda: metric(worker, contract.CERT_EXPIRY_METRIC) ==
+                             renewed.cert.not_valid_after_utc.timestamp(), 30,
+                             "the metric to follow the renewal")
+        assert metric(worker, contract.CREDENTIAL_RELOADS_METRIC, credential="tls",
+                      result="applied") == 1
+        assert worker.ready()
+        assert worker.terminate() == 0
