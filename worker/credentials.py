@@ -12,12 +12,12 @@ from __future__ import annotations
 import datetime
 import hashlib
 from collections.abc import Mapping
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from typing import Any
 
 import temporal_worker_spec as spec
 import temporal_worker_spec.settings as names
-from temporal_worker_spec.resolve import read_text
+from temporal_worker_spec.resolve import read_file, read_text
 from temporalio.service import TLSConfig
 
 
@@ -124,8 +124,7 @@ class Credentials:
                     rule.check({name: values.get(name) for name in rule.needs})
         except spec.Invalid as err:
             source = sources["client_key" if err.setting == "tlsKey" else "client_cert"]
-            head = labels.get(err.setting, err.setting)
-            reason = err.message(lambda name: labels.get(name, name))[len(head) + 2:]
+            head, _, reason = err.message(lambda name: labels.get(name, name)).partition(": ")
             where = f"{source.path} " if source is not None and source.path else ""
             raise CredentialError(f"{head}: {where}{reason}") from None
         return Material(**{attr: values.get(_CHECKED_AS[attr]) for attr in _CHECKED_AS})
@@ -154,13 +153,10 @@ class Credentials:
         for paths in self.files.values():
             for path in paths:
                 try:
-                    prints[path] = hashlib.sha256(read_text(path).encode()).hexdigest()
+                    prints[path] = hashlib.sha256(read_file(path)).hexdigest()
                 except ValueError as err:
                     prints[path] = f"unreadable: {err}"
         return prints
-
-    def with_api_key(self, source: Source | None) -> Credentials:
-        return replace(self, api_key=source)
 
 
 def _bytes(text: str | None) -> bytes | None:

@@ -9,7 +9,9 @@ the settings spec's own rules (`worker.credentials`):
 - good, TLS material changed: a new client connects with it (bounded, `worker.connection`) and
   replaces the old one in the running worker (`Worker.client`) and everywhere else that calls
   Temporal (health checks, the poll monitor). Polls and completions move to the new client;
-  calls in flight finish on the old one, which is then dropped. Readiness stays up.
+  calls in flight finish on the old one, which is then dropped. A call retried after the swap
+  (a long poll whose connection a restarted front cut) goes through the new client too: the
+  SDK's worker client takes the current connection on every attempt. Readiness stays up.
 - good, only the API key changed: it is set on the live client (`Client.api_key`); the worker
   shares that client's connection, so its next calls carry the new key.
 - refused (a key that is not the certificate's, an expired or half-written certificate, an
@@ -43,7 +45,6 @@ POLL_SECONDS = 2.0
 """How often the credential files are fingerprinted."""
 RETRY_MAX_SECONDS = 60.0
 """A refused or unusable set is tried again after 2, 4, 8, ... seconds, at most this long."""
-TLS, API_KEY = "tls", "api_key"
 
 
 def reread(credentials: Credentials, material: Material) -> Material:
@@ -174,8 +175,9 @@ class CredentialWatcher:
                      "set (%s)", material.cert_expiry_text())
         elif material.api_key != self.material.api_key:
             self.current_client().api_key = material.api_key
+            source = self.credentials.api_key
             log.info("credentials reloaded: the API key from %s is in use",
-                     self.credentials.api_key.label if self.credentials.api_key else "?")
+                     source.label if source else "its file")
         self.material, self._in_use = material, prints
         self._failed, self._failures, self._last_problem = None, 0, None
         self.metrics.in_use(material)
