@@ -167,3 +167,19 @@ def test_the_old_type_token_is_an_alias_so_existing_stacks_keep_their_resources(
     assert LEGACY_TYPE_TOKEN == "temporal-worker:index:TemporalWorker" != TYPE_TOKEN
     component = build().one(TYPE_TOKEN)
     assert component.alias_types == (LEGACY_TYPE_TOKEN,), component.urn
+
+
+def test_reloader_rolls_pods_only_for_secrets_read_as_env():
+    """Env cannot change in a running pod: with `reloader`, Stakater Reloader rolls the pods
+    when a Secret behind secretEnv changes. Mounted Secrets (certificate, API key) are left
+    out: the worker rereads them without a restart."""
+    inputs = dict(tls_secret_name="billing-client-cert",
+                  temporal_api_key={"name": "billing-temporal", "key": "apiKey"},
+                  secret_env={"STRIPE_KEY": {"name": "billing-stripe", "key": "key"},
+                              "LEDGER_TOKEN": {"name": "billing-ledger", "key": "token"},
+                              "LEDGER_USER": {"name": "billing-ledger", "key": "user"}})
+    annotations = build(reloader=True, **inputs).one(DEPLOYMENT).get("metadata", "annotations")
+    assert annotations == {"secret.reloader.stakater.com/reload": "billing-ledger,billing-stripe"}
+    assert "annotations" not in build(**inputs).one(DEPLOYMENT).get("metadata")
+    assert "annotations" not in build(reloader=True, tls_secret_name="billing-client-cert"
+                                      ).one(DEPLOYMENT).get("metadata"), "nothing to reload"

@@ -303,3 +303,13 @@ def test_an_own_pull_secret_and_registry_credentials_do_not_mix(prod_config):
     with pytest.raises(ValueError, match="imagePullSecret: must not be set with "
                                          "temporal-worker:registryUsername"):
         run_stack({**prod_config, "imagePullSecret": "other"}, stack="prod")
+
+
+def test_reloader_config_names_the_secrets_read_as_env(prod_config, prod_run: StackRun):
+    """`reloader: true` reaches the component: the Deployment names the Secrets behind env
+    (the chat key, secretEnv) for Stakater Reloader, not the mounted TLS and API-key ones."""
+    run = run_stack({**prod_config, "reloader": "true"}, stack="prod")
+    annotations = run.one(DEPLOYMENT, WORKER).get("metadata", "annotations")
+    assert annotations == {"secret.reloader.stakater.com/reload":
+                           f"{CHATGPT_SECRET},{SECRET_ENV_SECRET}"}
+    assert "annotations" not in prod_run.one(DEPLOYMENT, WORKER).get("metadata")
