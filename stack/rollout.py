@@ -19,6 +19,7 @@ import pulumi
 
 from stack.config import StackConfig, key
 from temporal_worker_k8s import rollouts, versioning
+from temporal_worker_k8s.temporal_worker import BuildVersion
 from temporal_worker_k8s.versioning.inputs import DEFAULT_POLLER_TIMEOUT_SECONDS, exceeds
 from temporal_worker_spec import values as kinds
 
@@ -53,6 +54,8 @@ class VersionedRollout:
     """WorkerVersions inputs: delete_build_ids, room_needed, records."""
     identity: str
     """The manager identity the rollout claims."""
+    hold: str | None = None
+    """Why the new build is held back in this update (WorkerRollout fails with it)."""
 
     @property
     def rollback(self) -> bool:
@@ -76,7 +79,8 @@ def plan(config: StackConfig, image_tag: str) -> VersionedRollout | None:
     check_bound(config, rollback=config["currentBuildId"] not in (None, new_build))
     reach = connection(config)
     try:
-        state = versioning.describe_blocking(reach, deployment_name)
+        state = versioning.describe_blocking(reach, deployment_name,
+                                             task_queue=config["taskQueue"])
     except versioning.UnreachableError as err:
         raise Refused(
             f"{key('rollout')}: cannot learn the live builds of {deployment_name} from Temporal "
@@ -93,16 +97,22 @@ def plan(config: StackConfig, image_tag: str) -> VersionedRollout | None:
         raise Refused(untrusted(deployment_name, decided.problems, config))
     identity = versioning.stack_identity()
     check_owner(state, identity, config)
+    hold = None
     try:
-        room = rollouts.room_needed(state.versions, new_build, decided.sunset,
-                                    config["maxVersions"])
+        room = rollouts.room_needed(state.versions, new_build, decided, config["maxVersions"])
+    except rollouts.Wait as wait:
+        hold, room = f"{key('maxVersions')}: Worker Deployment {deployment_name}: {wait}", 0
     except ValueError as err:
         raise Refused(f"{key('maxVersions')}: Worker Deployment {deployment_name}: "
-                         f"{err}") from None
+                      f"{err}") from None
     for note in decided.notes:
         pulumi.log.info(f"{key('rollout')}: {note}")
     for warning in decided.warnings:
         pulumi.log.warn(f"{key('rollout')}: {warning}")
+    upkeep = {"delete_build_ids": decided.sunset, "room_needed": room,
+              "records": decided.records}
+    if hold:
+        return held_back(state, decided, reach, upkeep, identity, hold)
     versions = decided.versions
     target, target_image = new_build, None
     if config["currentBuildId"] and config["currentBuildId"] != new_build:
@@ -111,12 +121,31 @@ def plan(config: StackConfig, image_tag: str) -> VersionedRollout | None:
         if target_image is None:
             live = ", ".join(v["build_id"] for v in decided.versions) or "none"
             raise Refused(f"{key('currentBuildId')}: {target} has no Deployment to roll back "
-                             f"to (builds still deployed: {live})")
+                          f"to (builds still deployed: {live})")
         versions = [wake(v, config) if v["build_id"] == target else v for v in versions]
     inputs = {"build_id": new_build, "deployment_name": deployment_name, "versions": versions}
-    upkeep = {"delete_build_ids": decided.sunset, "room_needed": room,
-              "records": decided.records}
     return VersionedRollout(inputs, reach, target, target_image, upkeep, identity)
+
+
+def held_back(state: versioning.DeploymentState, decided: rollouts.Plan,
+              reach: versioning.Connection, upkeep: dict[str, Any], identity: str,
+              hold: str) -> VersionedRollout:
+    """The update that makes room instead of rolling out: the Current build stays as it is
+    (in the new build's place, so no version is added), the builds whose pods still poll are
+    scaled to zero (not deleted: the update fails at its end, after they went to zero), and
+    WorkerRollout fails with `hold`."""
+    current = state.current_build_id
+    missing = [b for b in (current, *decided.going) if b is None or b not in decided.images]
+    if missing:
+        raise Refused(f"{hold}; but it cannot: no trusted image for build(s) "
+                      f"{', '.join(str(b) for b in missing)}; nothing was changed")
+    pulumi.log.warn(hold)
+    versions = [v for v in decided.versions if v["build_id"] != current] + [
+        BuildVersion(build_id=b, image=decided.images[b], replicas=0) for b in decided.going]
+    inputs = {"build_id": current, "image": decided.images[current],
+              "deployment_name": state.deployment_name, "versions": versions}
+    return VersionedRollout(inputs, reach, current, decided.images[current], upkeep, identity,
+                            hold)
 
 
 def check_bound(config: StackConfig, rollback: bool) -> None:
@@ -128,7 +157,7 @@ def check_bound(config: StackConfig, rollback: bool) -> None:
         gate_timeout_seconds=config["gateTimeout"])
     if worst > config["rolloutTimeout"]:
         raise Refused(f"{key('rolloutTimeout')}: {exceeds(worst, config['rolloutTimeout'])} "
-                         f"({key('rampSteps')}, {key('rampPause')}, {key('gateTimeout')})")
+                      f"({key('rampSteps')}, {key('rampPause')}, {key('gateTimeout')})")
 
 
 def wake(version: dict[str, Any], config: StackConfig) -> dict[str, Any]:
@@ -216,4 +245,5 @@ def start(name: str, rollout: VersionedRollout, config: StackConfig, image: pulu
         gate_timeout_seconds=config["gateTimeout"],
         rollout_timeout_seconds=config["rolloutTimeout"], rollback=rollout.rollback,
         signing_key=config.secrets["rolloutSigningKey"], manager_identity=rollout.identity,
-        take_over=config["rolloutTakeOver"], opts=pulumi.ResourceOptions(depends_on=[after]))
+        take_over=config["rolloutTakeOver"], hold=rollout.hold,
+        opts=pulumi.ResourceOptions(depends_on=[after]))

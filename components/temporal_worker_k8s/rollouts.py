@@ -25,6 +25,9 @@ from temporal_worker_spec import values as kinds
 
 LIVE = frozenset({"CURRENT", "RAMPING", "DRAINING"})
 """Statuses whose builds keep their pods whatever the delays."""
+RUNNING_WITHIN_SECONDS = 90.0
+"""A build whose workers polled this recently still has pods: a running worker polls again at
+least once a minute (the server ends an idle long poll after 60 s)."""
 
 
 @dataclass(frozen=True)
@@ -40,7 +43,11 @@ class Plan:
     problems: list[str] = field(default_factory=list)
     """Builds whose image cannot be trusted: the update must stop before any resource."""
     sunset: list[str] = field(default_factory=list)
-    """Builds whose versions go from Temporal (their Deployments are not kept), oldest first."""
+    """Builds whose versions go from Temporal now: past the delete delay, no pods polling
+    (their Deployments went in an earlier update), oldest first."""
+    going: list[str] = field(default_factory=list)
+    """Builds past the delete delay whose pods still poll: their Deployments go in this update,
+    their versions in a later one (Temporal refuses to delete a version with pollers)."""
     records: list[dict] = field(default_factory=list)
     """{build_id, image} records to sign again (previous key, adopted builds)."""
     images: dict[str, str] = field(default_factory=dict)
@@ -55,7 +62,8 @@ def build_id_for_tag(tag: str) -> str:
 
 def plan(versions: Sequence[Any], new_build_id: str, *, deployment_name: str, keys: KeyRing,
          now: datetime.datetime, scaledown_after: int, delete_after: int,
-         adopt: Optional[Mapping[str, str]] = None) -> Plan:
+         adopt: Optional[Mapping[str, str]] = None,
+         running_within: float = RUNNING_WITHIN_SECONDS) -> Plan:
     """Decide, for each version Temporal reports (`versioning.Version`), whether its
     Deployment runs with pods, runs empty, or goes (and its version with it)."""
     adopt = dict(adopt or {})
@@ -67,10 +75,20 @@ def plan(versions: Sequence[Any], new_build_id: str, *, deployment_name: str, ke
         age = (now - since).total_seconds() if since else float("inf")
         live = version.status in LIVE
         if not live and age >= delete_after:
-            result.sunset.append(version.build_id)
-            result.notes.append(f"{version.build_id}: {version.status.lower()} for "
-                                f"{_span(age)}; its Deployment is deleted, and its version in "
-                                "Temporal once its pods have stopped")
+            polled = version.last_polled
+            if polled is not None and (now - polled).total_seconds() < running_within:
+                result.going.append(version.build_id)
+                image = verify(version.record, keys, deployment_name, version.build_id).image
+                if image is not None:
+                    result.images[version.build_id] = image
+                result.notes.append(f"{version.build_id}: {version.status.lower()} for "
+                                    f"{_span(age)}; its Deployment is deleted, and its version "
+                                    "in Temporal by a later update, once its pods have stopped")
+            else:
+                result.sunset.append(version.build_id)
+                result.notes.append(f"{version.build_id}: {version.status.lower()} for "
+                                    f"{_span(age)}; no pods: its version in Temporal is "
+                                    "deleted")
             continue
         image = _trusted_image(version, deployment_name, keys, adopt, result)
         if image is None:
@@ -147,22 +165,39 @@ def _label_problem(build_id: str) -> Optional[str]:
     return None
 
 
-def room_needed(versions: Sequence[Any], new_build_id: str, sunset: Sequence[str],
-                limit: int) -> int:
+def room_needed(versions: Sequence[Any], new_build_id: str, decided: Plan, limit: int) -> int:
     """How many sunset versions Temporal must delete before the new build can register under
-    a cap of `limit` versions; ValueError when even deleting all of them is not enough."""
+    a cap of `limit` versions.
+
+    ValueError when even deleting every version past the delete delay is not enough. `Wait`
+    when it would be enough, but some of them still have pods polling (their Deployments go
+    in this update): the new build's version cannot be registered in this update.
+    """
     listed = len(versions)
     adding = 0 if any(v.build_id == new_build_id for v in versions) else 1
     needed = max(0, listed + adding - limit)
-    if needed > len(sunset):
-        kept = listed - len(sunset)
-        raise ValueError(
-            f"the new build needs room for its version, but {kept} of the {listed} versions "
-            f"Temporal lists are still live or inside sunsetDeleteDelay, and Temporal allows "
-            f"{limit} per Worker Deployment; nothing was changed. Shorten sunsetScaledownDelay "
-            "and sunsetDeleteDelay, wait for pinned workflows on old builds to finish, or raise "
-            "the server's matching.maxVersionsInDeployment (and maxVersions with it)")
-    return needed
+    if needed <= len(decided.sunset):
+        return needed
+    if needed <= len(decided.sunset) + len(decided.going):
+        raise Wait(
+            f"the new build's version cannot be registered yet: Temporal lists {listed} "
+            f"versions and allows {limit} per Worker Deployment, and the old builds that can "
+            f"go ({', '.join(decided.going)}) still have pods polling, so Temporal refuses to "
+            "delete their versions. This update scales them to zero and keeps the Current "
+            "build as it is; run the update again in about 5 minutes (Temporal forgets a "
+            "stopped worker's pollers about 5 minutes after its last poll)")
+    kept = listed - len(decided.sunset) - len(decided.going)
+    raise ValueError(
+        f"the new build needs room for its version, but {kept} of the {listed} versions "
+        f"Temporal lists are still live or inside sunsetDeleteDelay, and Temporal allows "
+        f"{limit} per Worker Deployment; nothing was changed. Shorten sunsetScaledownDelay "
+        "and sunsetDeleteDelay, wait for pinned workflows on old builds to finish, or raise "
+        "the server's matching.maxVersionsInDeployment (and maxVersions with it)")
+
+
+class Wait(Exception):
+    """The new build must wait for a later update: its version would exceed Temporal's cap
+    until builds whose pods this update stops are deleted."""
 
 
 def rollback_image(decided: Plan, build_id: str) -> Optional[str]:

@@ -42,8 +42,8 @@ def temporal(monkeypatch):
     """Temporal answers with the recorded deployment; records what the program asked."""
     asked: list[tuple[versioning.Connection, str]] = []
 
-    def describe_blocking(connection, deployment_name, timeout=None):
-        asked.append((connection, deployment_name))
+    def describe_blocking(connection, deployment_name, timeout=None, task_queue=None):
+        asked.append((connection, deployment_name, task_queue))
         return STATE
 
     monkeypatch.setattr(versioning, "describe_blocking", describe_blocking)
@@ -91,8 +91,9 @@ def test_builds_temporal_still_routes_to_keep_their_pods_and_drained_ones_sunset
     for old in (DRAINED, DRAINING, CURRENT, RAMPING):
         assert found[f"temporal-worker-{old.build_id}"] == {"image": old.record.image, "replicas": 4}
     # It asked Temporal about the stack's own Worker Deployment, with the stack's credentials.
-    (connection, deployment_name), = temporal
+    (connection, deployment_name, task_queue), = temporal
     assert deployment_name == "payments-workers/temporal-worker"
+    assert task_queue == prod_config["taskQueue"], "it asks who polls, too"
     assert connection.address == prod_config["temporalAddress"]
     assert connection.api_key == TEMPORAL_API_KEY and connection.tls
 
@@ -314,3 +315,51 @@ def test_a_rollback_to_a_build_scaled_to_zero_wakes_it_under_an_autoscaler(
     assert worker_deployments(run)[drained]["replicas"] == 2
     assert drained in {h.get("spec", "scaleTargetRef", "name") for h in run.of_type(HPA)}
     assert the_rollout(run).get("image") == DRAINED.record.image
+
+
+def polled(state, build_id: str, moment: datetime.datetime):
+    """`state` with build `build_id` seen polling at `moment`."""
+    return dataclasses.replace(state, versions=tuple(
+        dataclasses.replace(v, last_polled=moment) if v.build_id == build_id else v
+        for v in state.versions))
+
+
+def test_a_build_past_the_delete_delay_whose_pods_still_poll_loses_its_version_later(
+        prod_config, monkeypatch):
+    moment = DRAINED.drained_since + datetime.timedelta(days=2)
+    state = polled(STATE, DRAINED.build_id, moment - datetime.timedelta(seconds=20))
+    monkeypatch.setattr(versioning, "describe_blocking", lambda *args, **kwargs: state)
+    at(monkeypatch, moment)
+    run = rollout_run(prod_config)
+    assert f"temporal-worker-{DRAINED.build_id}" not in worker_deployments(run)
+    # Temporal refuses to delete a version with pollers: this update deletes only the other.
+    assert the_rollout(run, VERSIONS_TYPE_SUFFIX).get("delete_build_ids") == [INACTIVE.build_id]
+
+
+def test_when_only_still_polled_builds_could_make_room_the_new_build_waits_an_update(
+        prod_config, monkeypatch):
+    moment = DRAINED.drained_since + datetime.timedelta(days=2)
+    state = polled(STATE, DRAINED.build_id, moment - datetime.timedelta(seconds=20))
+    monkeypatch.setattr(versioning, "describe_blocking", lambda *args, **kwargs: state)
+    at(monkeypatch, moment)
+    # 5 listed + the new build under a cap of 4: two must go, but DRAINED still polls.
+    run = rollout_run(prod_config, maxVersions="4")
+    [warning] = [w for w in run.warnings if "cannot be registered yet" in w]
+    assert warning.startswith("temporal-worker:maxVersions: Worker Deployment "
+                              "payments-workers/temporal-worker: the new build's version cannot "
+                              "be registered yet"), warning
+    assert f"({DRAINED.build_id}) still have pods polling" in warning
+    found = worker_deployments(run)
+    # No Deployment for the new build; the Current one stays as it is; DRAINED goes to zero.
+    assert f"temporal-worker-{NEW_BUILD}" not in found
+    assert found[f"temporal-worker-{CURRENT.build_id}"] == {"image": CURRENT.record.image,
+                                                            "replicas": 4}
+    assert found[f"temporal-worker-{DRAINED.build_id}"]["replicas"] == 0
+    switch = the_rollout(run)
+    assert switch.get("build_id") == CURRENT.build_id and switch.get("hold") == warning
+    assert the_rollout(run, VERSIONS_TYPE_SUFFIX).get("delete_build_ids") == [INACTIVE.build_id]
+    # The update fails at its end, after the scale-down, with that reason.
+    provider = versioning.WorkerRolloutProvider()
+    assert provider.diff("id", switch.inputs, switch.inputs).changes
+    with pytest.raises(versioning.RolloutError, match="cannot be registered yet"):
+        provider.update("id", switch.inputs, switch.inputs)

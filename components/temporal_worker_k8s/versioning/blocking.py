@@ -40,11 +40,11 @@ def run_blocking(make: Callable[[], Awaitable[T]], timeout: float | None = None)
 
 
 def describe_blocking(connection: Connection, deployment_name: str,
-                      timeout: float = 30) -> DeploymentState:
+                      timeout: float = 30, task_queue: str | None = None) -> DeploymentState:
     """`describe` for synchronous code, including code inside a running loop (a Pulumi
     program): UnreachableError on connection or RPC failure, or after `timeout` seconds."""
     try:
-        return run_blocking(lambda: describe(connection, deployment_name), timeout)
+        return run_blocking(lambda: describe(connection, deployment_name, task_queue), timeout)
     except asyncio.TimeoutError:
         raise UnreachableError(f"cannot describe Worker Deployment {deployment_name} at "
                                f"{connection.where}: no answer within {timeout:g} s") from None

@@ -39,6 +39,9 @@ from temporal_worker_spec import contract
 
 log = logging.getLogger("temporal_worker_k8s.versioning")
 POLL_INTERVAL_SECONDS = 1.0
+VERSION_PROPAGATION_SECONDS = 30.0
+"""How long a gate start waits for a just-polled version to reach the task queue's routing
+data (the server answers "Pinned version ... is not present in task queue" until then)."""
 
 
 def is_conflict(err: RPCError) -> bool:
@@ -316,14 +319,22 @@ class Rollout(DeploymentWriter):
                                                      else "no build was made Current")
                  if number == 0 else f"the gate failed after {label}")
         timeout = min(plan.gate_timeout_seconds, self.left(step))
-        try:
-            handle = await self.client.start_workflow(
-                plan.gate_workflow, args=[self.gate_argument(number)], id=workflow_id,
-                task_queue=plan.task_queue, execution_timeout=timedelta(seconds=timeout),
-                versioning_override=temporalio.common.PinnedVersioningOverride(self.version))
-        except RPCError as err:
-            raise RolloutError(f"{plan.where(step)}: cannot start the gate workflow: "
-                               f"{self.connection.rpc_text(err)}; {stays}") from None
+        started = time.monotonic()
+        while True:
+            try:
+                handle = await self.client.start_workflow(
+                    plan.gate_workflow, args=[self.gate_argument(number)], id=workflow_id,
+                    task_queue=plan.task_queue, execution_timeout=timedelta(seconds=timeout),
+                    versioning_override=temporalio.common.PinnedVersioningOverride(self.version))
+                break
+            except RPCError as err:
+                # A version polled a moment ago may not be known to the task queue yet.
+                if "is not present in task queue" in err.message and \
+                        time.monotonic() - started < VERSION_PROPAGATION_SECONDS:
+                    await asyncio.sleep(POLL_INTERVAL_SECONDS)
+                    continue
+                raise RolloutError(f"{plan.where(step)}: cannot start the gate workflow: "
+                                   f"{self.connection.rpc_text(err)}; {stays}") from None
         log.info("gate %s started on build %s %s (workflow id %s)", plan.gate_workflow,
                  plan.build_id, label, workflow_id)
         try:

@@ -86,6 +86,9 @@ class RolloutPlan:
     poller_timeout_seconds: float = DEFAULT_POLLER_TIMEOUT_SECONDS
     gate_timeout_seconds: float = DEFAULT_GATE_TIMEOUT_SECONDS
     rollout_timeout_seconds: float = DEFAULT_ROLLOUT_TIMEOUT_SECONDS
+    hold: str | None = None
+    """Why this update must not roll out (the program decided it): create and update fail
+    with it, after everything they depend on was applied."""
 
     @classmethod
     def from_props(cls, props: Mapping[str, Any]) -> RolloutPlan:
@@ -96,7 +99,7 @@ class RolloutPlan:
                 f"{name} {reason}" for name, reason in problems))
         names = {"deployment_name", "build_id", "image", "task_queue", "strategy", "signing_key",
                  "manager_identity", "gate_workflow", "gate_input", "poller_timeout_seconds",
-                 "gate_timeout_seconds", "rollout_timeout_seconds"}
+                 "gate_timeout_seconds", "rollout_timeout_seconds", "hold"}
         values = {k: props[k] for k in names if props.get(k) is not None}
         return cls(connection=Connection.from_mapping(
             {k: props.get(k) for k in CONNECTION_FIELDS}), steps=steps_of(props),
@@ -229,6 +232,8 @@ def input_problems(props: Mapping[str, Any]) -> list[tuple[str, str]]:
                 and float(s["percent"]).is_integer() for s in value):
             raise ValueError('must be a list of {"percent": whole number, "pause_seconds": '
                              'seconds}')
+        if not value and props.get("strategy") != "progressive":
+            return  # no ramp without progressive
         spec.RAMP_STEPS.kind.parse(json.dumps([
             {"percent": int(s["percent"]), "pause": int(s.get("pause_seconds") or 0)}
             for s in value]))
@@ -261,6 +266,7 @@ def input_problems(props: Mapping[str, Any]) -> list[tuple[str, str]]:
     c.check("poller_timeout_seconds", _seconds(1))
     c.check("gate_timeout_seconds", _seconds(1))
     c.check("rollout_timeout_seconds", _seconds(1))
+    c.check("hold", _text())
     c.required("build_id", "image", "task_queue", "strategy")
     if not c.problems and all(_is_known(props.get(k)) or props.get(k) is None for k in (
             "strategy", "steps", "rollout_timeout_seconds", "gate_workflow", "rollback")):

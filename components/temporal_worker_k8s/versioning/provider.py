@@ -18,7 +18,7 @@ import pulumi.dynamic
 
 from temporal_worker_k8s.versioning.blocking import run_blocking
 from temporal_worker_k8s.versioning.connection import (CONNECTION_FIELDS,
-                                                       SECRET_CONNECTION_FIELDS)
+                                                       SECRET_CONNECTION_FIELDS, RolloutError)
 from temporal_worker_k8s.versioning.engine import Rollout
 from temporal_worker_k8s.versioning.inputs import (DEFAULT_GATE_TIMEOUT_SECONDS,
                                                    DEFAULT_POLLER_TIMEOUT_SECONDS,
@@ -72,8 +72,8 @@ class WorkerRolloutProvider(pulumi.dynamic.ResourceProvider):
              ) -> pulumi.dynamic.DiffResult:
         changed = [name for name in ("build_id", "image", "rollback")
                    if olds.get(name) != news.get(name)]
-        return pulumi.dynamic.DiffResult(changes=bool(changed), replaces=[],
-                                         delete_before_replace=False)
+        return pulumi.dynamic.DiffResult(changes=bool(changed or news.get("hold")),
+                                         replaces=[], delete_before_replace=False)
 
     def update(self, _id: str, olds: dict[str, Any], news: dict[str, Any]
                ) -> pulumi.dynamic.UpdateResult:
@@ -98,6 +98,9 @@ class WorkerRolloutProvider(pulumi.dynamic.ResourceProvider):
 
     @staticmethod
     def _roll_out(plan: RolloutPlan) -> str | None:
+        if plan.hold:
+            raise RolloutError(plan.hold)
+
         async def go() -> str | None:
             client = await plan.connection.client()
             return await Rollout(plan, client).run()
@@ -191,6 +194,7 @@ class WorkerRollout(pulumi.dynamic.Resource, module="temporal", name="WorkerRoll
                  gate_timeout_seconds: float = DEFAULT_GATE_TIMEOUT_SECONDS,
                  rollout_timeout_seconds: float = DEFAULT_ROLLOUT_TIMEOUT_SECONDS,
                  manager_identity: str | None = None, take_over: bool = False,
+                 hold: str | None = None,
                  opts: pulumi.ResourceOptions | None = None) -> None:
         ramp = [Step(int(p), float(s)) for p, s in steps] if steps is not None else \
             [Step(int(p), float(ramp_pause_seconds)) for p in ramp_steps]
@@ -204,7 +208,7 @@ class WorkerRollout(pulumi.dynamic.Resource, module="temporal", name="WorkerRoll
             "gate_timeout_seconds": gate_timeout_seconds,
             "rollout_timeout_seconds": rollout_timeout_seconds,
             "manager_identity": manager_identity or stack_identity(), "take_over": take_over,
-            "signing_key": signing_key,
+            "signing_key": signing_key, "hold": hold,
         }
         _checked(f"WorkerRollout {name}", props, input_problems)
         props.update(signing_key=pulumi.Output.secret(signing_key), current_build_id=None,

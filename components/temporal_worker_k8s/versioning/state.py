@@ -7,7 +7,7 @@ and `records.verify` decides later whether the stack signed it.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Any, TypeVar
@@ -15,11 +15,13 @@ from typing import Any, TypeVar
 import temporalio.client
 from google.protobuf import json_format
 from google.protobuf.timestamp_pb2 import Timestamp
-from temporalio.api.enums.v1 import VersionDrainageStatus
+from temporalio.api.enums.v1 import TaskQueueType, VersionDrainageStatus
 from temporalio.api.enums.v1 import WorkerDeploymentVersionStatus as VersionStatus
+from temporalio.api.taskqueue.v1 import TaskQueue
 from temporalio.api.workflowservice.v1 import (
-    DescribeWorkerDeploymentRequest, DescribeWorkerDeploymentResponse,
-    DescribeWorkerDeploymentVersionRequest, DescribeWorkerDeploymentVersionResponse)
+    DescribeTaskQueueRequest, DescribeTaskQueueResponse, DescribeWorkerDeploymentRequest,
+    DescribeWorkerDeploymentResponse, DescribeWorkerDeploymentVersionRequest,
+    DescribeWorkerDeploymentVersionResponse)
 from temporalio.service import RPCError
 
 from temporal_worker_k8s.versioning import records
@@ -53,6 +55,9 @@ class Version:
     created: datetime | None
     record: records.Recorded | None = None
     """What its metadata says about its image (not yet verified); None if nothing."""
+    last_polled: datetime | None = None
+    """When a worker of this build last polled the task queue, as far as the server still
+    lists it (about 5 minutes); None when not listed or not asked."""
 
     @property
     def live(self) -> bool:
@@ -95,9 +100,16 @@ def routing(answer: DescribeWorkerDeploymentResponse | None) -> tuple[str | None
 
 
 def parse(deployment_name: str, answer: DescribeWorkerDeploymentResponse | None,
-          version_answers: Mapping[str, DescribeWorkerDeploymentVersionResponse]
-          ) -> DeploymentState:
+          version_answers: Mapping[str, DescribeWorkerDeploymentVersionResponse],
+          queue_answers: Sequence[DescribeTaskQueueResponse] = ()) -> DeploymentState:
     """The one reading of the server's answers, live (`describe`) or recorded."""
+    polled: dict[str, datetime] = {}
+    for queue in queue_answers:
+        for poller in queue.pollers:
+            options = poller.deployment_options
+            seen = _time(poller, "last_access_time")
+            if options.deployment_name == deployment_name and seen is not None:
+                polled[options.build_id] = max(seen, polled.get(options.build_id, seen))
     if answer is None:
         return DeploymentState(deployment_name, (), None, None)
     info = answer.worker_deployment_info
@@ -117,7 +129,8 @@ def parse(deployment_name: str, answer: DescribeWorkerDeploymentResponse | None,
             drained_since=_time(drainage, "last_changed_time") if drained else None,
             created=_time(summary, "create_time"),
             record=None if described is None else records.read(
-                described.worker_deployment_version_info.metadata.entries)))
+                described.worker_deployment_version_info.metadata.entries),
+            last_polled=polled.get(build_id)))
     oldest = datetime.min.replace(tzinfo=timezone.utc)
     versions.sort(key=lambda v: (v.created or oldest, v.build_id))
     return DeploymentState(info.name or deployment_name, tuple(versions), current, ramping,
@@ -158,28 +171,47 @@ async def describe_versions(client: temporalio.client.Client,
     return found
 
 
-async def _read(connection: Connection, deployment_name: str, read: Callable[..., T]) -> T:
-    """`read(describe answer, version answers)`; RPC failures become UnreachableError."""
+async def describe_pollers(client: temporalio.client.Client, task_queue: str | None
+                           ) -> list[DescribeTaskQueueResponse]:
+    """DescribeTaskQueue of the workflow and activity queues (who polled, and when)."""
+    if not task_queue:
+        return []
+    return [await client.workflow_service.describe_task_queue(
+        DescribeTaskQueueRequest(namespace=client.namespace, task_queue=TaskQueue(name=task_queue),
+                                 task_queue_type=kind),
+        retry=True, timeout=RPC_TIMEOUT)
+        for kind in (TaskQueueType.TASK_QUEUE_TYPE_WORKFLOW,
+                     TaskQueueType.TASK_QUEUE_TYPE_ACTIVITY)]
+
+
+async def _read(connection: Connection, deployment_name: str, read: Callable[..., T],
+                task_queue: str | None = None) -> T:
+    """`read(describe answer, version answers, task queue answers)`; RPC failures become
+    UnreachableError."""
     client = await connection.client()
     try:
         answer = await describe_deployment(client, deployment_name)
-        return read(answer, await describe_versions(client, answer))
+        return read(answer, await describe_versions(client, answer),
+                    await describe_pollers(client, task_queue))
     except RPCError as err:
         raise UnreachableError(
             f"cannot describe Worker Deployment {deployment_name} at {connection.where}: "
             f"{connection.rpc_text(err)}") from None
 
 
-async def describe(connection: Connection, deployment_name: str) -> DeploymentState:
+async def describe(connection: Connection, deployment_name: str,
+                   task_queue: str | None = None) -> DeploymentState:
     """The deployment's versions, routing and manager; no versions if it does not exist yet.
-    UnreachableError when the server cannot be reached or refuses to answer."""
+    With `task_queue`, also when each build last polled it. UnreachableError when the server
+    cannot be reached or refuses to answer."""
     return await _read(connection, deployment_name,
-                       lambda answer, versions: parse(deployment_name, answer, versions))
+                       lambda answer, versions, queues: parse(deployment_name, answer, versions,
+                                                              queues), task_queue)
 
 
 async def describe_answer(connection: Connection, deployment_name: str) -> dict:
     """The server's raw answers as JSON (what `state_from_json` reads), for recordings."""
-    def as_json(answer, versions) -> dict:
+    def as_json(answer, versions, _queues) -> dict:
         return {
             "format": RECORDING_FORMAT,
             "deployment_name": deployment_name,

@@ -93,6 +93,8 @@ class Upkeep(DeploymentWriter):
         kept: list[str] = []
         deadline = time.monotonic() + plan.wait_seconds
         backoff = FIRST_BACKOFF_SECONDS
+        # At least ten tries within the wait, at most one every MAX_BACKOFF_SECONDS.
+        ceiling = max(FIRST_BACKOFF_SECONDS, min(MAX_BACKOFF_SECONDS, plan.wait_seconds / 10))
         todo = list(builds)
         while todo:
             later = []
@@ -109,7 +111,7 @@ class Upkeep(DeploymentWriter):
                     or time.monotonic() + backoff > deadline:
                 break
             await asyncio.sleep(backoff)
-            backoff = min(backoff * 2, MAX_BACKOFF_SECONDS)
+            backoff = min(backoff * 2, ceiling)
         return UpkeepResult(tuple(deleted), tuple(todo), tuple(kept))
 
     async def delete(self, build_id: str) -> str:
