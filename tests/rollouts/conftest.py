@@ -17,6 +17,7 @@ import temporal_worker_spec.settings as spec
 from temporal_worker_k8s.versioning import (Connection, DeploymentState, KeyRing,
                                             build_id_of, describe, verify)
 from tests.support.chat_server import ChatServer
+from tests.support.package import PackageVenv
 from tools.devserver import FAST_VERSION_CLEANUP, DevServer
 from tools.record_worker_deployment import image_of
 from tools.worker_process import WorkerProcess
@@ -31,6 +32,12 @@ def rollout_server() -> Iterator[DevServer]:
     """A real dev server with fast drainage and poller expiry, for one test module."""
     with DevServer(dynamic_config=FAST_VERSION_CLEANUP) as server:
         yield server
+
+
+@pytest.fixture(scope="session")
+def rollouts_package(tmp_path_factory: pytest.TempPathFactory) -> PackageVenv:
+    """A fresh venv holding only the component package with its declared extras (slow: pip)."""
+    return PackageVenv.with_extras(tmp_path_factory.mktemp("rollouts-package"), "rollouts,pki")
 
 
 @pytest.fixture(scope="module")

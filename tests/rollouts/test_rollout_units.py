@@ -11,9 +11,10 @@ import pulumi
 import pytest
 
 from temporal_worker_k8s.versioning import (CONNECTION_FIELDS, Connection, KeyRing,
-                                            RolloutError, RolloutPlan, WorkerRollout,
-                                            WorkerRolloutProvider, build_id_of, state_from_json,
-                                            verify)
+                                            RolloutError, RolloutPlan, UpkeepPlan, WorkerRollout,
+                                            WorkerRolloutProvider, WorkerVersions,
+                                            WorkerVersionsProvider, build_id_of, records,
+                                            state_from_json, verify)
 from tests.program.helpers import plain_text_hits
 from tools.mockstack import run_program
 from tools.record_worker_deployment import RECORDING_IDENTITY, RECORDING_KEY
@@ -217,3 +218,68 @@ def test_a_connection_never_shows_its_credentials() -> None:
     assert connection.uses_tls  # an API key is never sent in cleartext
     text = connection.scrub(f"refused {API_KEY} with {CLIENT_KEY}")
     assert API_KEY not in text and "MIGHAgEAkeymaterial" not in text
+
+
+def upkeep_props(**overrides):
+    values = {"address": "temporal:7233", "namespace": "default", "tls": False,
+              "deployment_name": "orders", "signing_key": SIGNING_KEY,
+              "manager_identity": "pulumi:org/p/s", "take_over": False,
+              "delete_build_ids": ["b1"], "room_needed": 0, "records": [], "wait_seconds": 330}
+    values.update(overrides)
+    return values
+
+
+def test_the_version_upkeep_knows_what_the_last_update_left_pending() -> None:
+    plan = UpkeepPlan.from_props(upkeep_props(), olds={"pending_build_ids": ["b1"]})
+    assert plan.pending == ("b1",) and plan.delete_build_ids == ("b1",)
+    provider = WorkerVersionsProvider()
+    assert provider.diff("id", {}, upkeep_props()).changes
+    assert provider.diff("id", {"pending_build_ids": ["b0"]},
+                         upkeep_props(delete_build_ids=[])).changes
+    assert not provider.diff("id", {"pending_build_ids": []},
+                             upkeep_props(delete_build_ids=[])).changes
+
+
+@pytest.mark.parametrize("change, named", [
+    ({"delete_build_ids": [" "]}, "delete_build_ids"),
+    ({"records": [{"build_id": "b1"}]}, "records"),
+    ({"room_needed": -1}, "room_needed"),
+    ({"signing_key": "short"}, "signing_key"),
+    ({"wait_seconds": -5}, "wait_seconds"),
+])
+def test_bad_upkeep_inputs_are_refused(change, named) -> None:
+    failures = WorkerVersionsProvider().check({}, upkeep_props(**change)).failures
+    assert [f.property for f in failures] == [named]
+
+
+def test_worker_versions_registers_its_key_and_credentials_as_secrets() -> None:
+    def program() -> None:
+        WorkerVersions("orders", connection={"address": "t:7233", "namespace": "default",
+                                             "api_key": API_KEY},
+                       deployment_name="orders", signing_key=SIGNING_KEY,
+                       delete_build_ids=["b1"], room_needed=1,
+                       records=[{"build_id": "b2", "image": f"repo/w@sha256:{DIGEST}"}])
+
+    upkeep = run_program(program).one("pulumi-python:dynamic/temporal:WorkerVersions", "orders")
+    assert upkeep.is_secret("api_key") and upkeep.is_secret("signing_key")
+    assert upkeep.get("delete_build_ids") == ["b1"] and upkeep.get("room_needed") == 1
+    assert plain_text_hits(upkeep, (API_KEY, SIGNING_KEY)) == []
+    with pytest.raises(ValueError, match="WorkerVersions orders: signing_key must be a secret"):
+        run_program(lambda: WorkerVersions("orders", connection={
+            "address": "t:7233", "namespace": "default"}, deployment_name="orders",
+            signing_key="short"))
+
+
+def test_a_record_binds_deployment_build_and_image_under_the_stacks_key() -> None:
+    image = f"repo/worker@sha256:{DIGEST}"
+    payload = records.encode(SIGNING_KEY, "orders", "b1", image)
+    recorded = records.read({records.RECORD_KEY: payload})
+    keys = KeyRing(SIGNING_KEY)
+    assert verify(recorded, keys, "orders", "b1").image == image
+    for deployment, build in (("other", "b1"), ("orders", "b2")):
+        assert verify(recorded, keys, deployment, build).image is None
+    rotated = verify(recorded, KeyRing("a-new-key-after-rotation-0123456789", SIGNING_KEY),
+                     "orders", "b1")
+    assert rotated.image == image and rotated.resign
+    assert records.key_id(SIGNING_KEY) not in SIGNING_KEY and len(records.key_id(SIGNING_KEY)) == 12
+    assert SIGNING_KEY.encode() not in payload.data
