@@ -324,12 +324,17 @@ def polled(state, build_id: str, moment: datetime.datetime):
         for v in state.versions))
 
 
-def test_a_build_past_the_delete_delay_whose_pods_still_poll_loses_its_version_later(
-        prod_config, monkeypatch):
+@pytest.fixture
+def drained_still_polling(monkeypatch):
+    """Two days after DRAINED drained, its workers polled 20 s ago (its pods still run)."""
     moment = DRAINED.drained_since + datetime.timedelta(days=2)
     state = polled(STATE, DRAINED.build_id, moment - datetime.timedelta(seconds=20))
     monkeypatch.setattr(versioning, "describe_blocking", lambda *args, **kwargs: state)
     at(monkeypatch, moment)
+
+
+def test_a_build_past_the_delete_delay_whose_pods_still_poll_loses_its_version_later(
+        prod_config, drained_still_polling):
     run = rollout_run(prod_config)
     assert f"temporal-worker-{DRAINED.build_id}" not in worker_deployments(run)
     # Temporal refuses to delete a version with pollers: this update deletes only the other.
@@ -337,11 +342,7 @@ def test_a_build_past_the_delete_delay_whose_pods_still_poll_loses_its_version_l
 
 
 def test_when_only_still_polled_builds_could_make_room_the_new_build_waits_an_update(
-        prod_config, monkeypatch):
-    moment = DRAINED.drained_since + datetime.timedelta(days=2)
-    state = polled(STATE, DRAINED.build_id, moment - datetime.timedelta(seconds=20))
-    monkeypatch.setattr(versioning, "describe_blocking", lambda *args, **kwargs: state)
-    at(monkeypatch, moment)
+        prod_config, drained_still_polling):
     # 5 listed + the new build under a cap of 4: two must go, but DRAINED still polls.
     run = rollout_run(prod_config, maxVersions="4")
     [warning] = [w for w in run.warnings if "cannot be registered yet" in w]
