@@ -14,7 +14,6 @@ import uuid
 from collections.abc import AsyncIterator, Iterator
 
 import pytest
-from temporalio.client import Client
 
 import temporal_worker_spec.settings as spec
 from pulumi.runtime.proto import provider_pb2

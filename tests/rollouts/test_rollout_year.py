@@ -285,7 +285,7 @@ async def test_without_version_upkeep_the_fifth_build_cannot_register_at_the_cap
     with pytest.raises(ValueError, match=f"{CAP} of the {CAP} versions Temporal lists are still "
                                          f"live or inside sunsetDeleteDelay, and Temporal allows "
                                          f"{CAP} per Worker Deployment"):
-        rollouts.room_needed(state.versions, new_build, decided.sunset, CAP)
+        rollouts.room_needed(state.versions, new_build, decided, CAP)
 
 
 @pytest.mark.timeout(480)

@@ -3,9 +3,10 @@ version records trustworthy and few, and move its routing to a new build.
 
 One module per concern: `connection` (reaching Temporal), `records` (the signed image record
 of each build), `state` (reading the server's answers), `blocking` (running them from
-synchronous code), `inputs` (the resources' checked inputs), `engine` (the rollout),
-`upkeep` (deleting sunset versions, signing again) and `provider` (the dynamic resources
-`WorkerVersions` and `WorkerRollout`). The names below are the package's public API.
+synchronous code), `inputs` (the resources' checked inputs), `manager` (changing a deployment
+as its manager), `engine` (the rollout), `upkeep` (deleting sunset versions, signing again) and
+`provider` (the dynamic resources `WorkerVersions` and `WorkerRollout`). The names below are
+the package's public API.
 """
 
 from temporal_worker_k8s.versioning.blocking import describe_blocking, run_blocking

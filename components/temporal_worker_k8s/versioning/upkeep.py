@@ -25,7 +25,7 @@ from temporalio.api.workflowservice.v1 import DeleteWorkerDeploymentVersionReque
 from temporalio.service import RPCError, RPCStatusCode
 
 from temporal_worker_k8s.versioning.connection import RPC_TIMEOUT, RolloutError
-from temporal_worker_k8s.versioning.engine import DeploymentWriter, is_not_manager
+from temporal_worker_k8s.versioning.manager import DeploymentWriter, is_not_manager
 from temporal_worker_k8s.versioning.inputs import UpkeepPlan
 
 log = logging.getLogger("temporal_worker_k8s.versioning")
