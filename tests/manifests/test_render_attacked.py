@@ -20,6 +20,8 @@ from pathlib import Path
 import pytest
 import yaml
 
+import temporal_worker_spec as spec
+
 from tests.support.stacks import CLOUD_TARGET
 from tools import render
 from tools.mockstack import PLACEHOLDER_DIGEST
@@ -216,7 +218,7 @@ def test_secrets_carry_the_workers_app_kubernetes_io_labels(tmp_path, stack_conf
     config = stack_configs["prod"][1]
     args = ["--stack", "prod", "--out", str(tmp_path / "out")]
     for key, value in config.items():
-        if key in render.spec.BY_NAME and render.spec.BY_NAME[key].secret:
+        if key in spec.BY_NAME and spec.BY_NAME[key].secret:
             (tmp_path / key).write_text(value)
             args += ["--set-secret", f"{key}=@{tmp_path / key}"]
         else:
@@ -438,3 +440,29 @@ def test_a_deeply_nested_stack_file_is_one_line(tmp_path, capsys):
     code = render.main(["--stack", "prod", "--config", str(stack), "--out", str(tmp_path / "o")])
     err = capsys.readouterr().err
     assert code == 2 and err.startswith(f"error: --config: {stack}") and err.count("\n") == 1, err
+
+
+HUGE = "x" * 300_000 + " y"
+CONFIG_SETTINGS = [s for s in spec.SETTINGS if s.config]
+
+
+@pytest.mark.parametrize("setting", CONFIG_SETTINGS, ids=[s.name for s in CONFIG_SETTINGS])
+def test_a_300_kb_value_gets_a_short_error_naming_the_setting(tmp_path, capsys, setting):
+    flag = "--set-secret" if setting.secret else "--set"
+    code = render.main([*PROD, "--out", str(tmp_path / "out"), flag, f"{setting.name}={HUGE}"])
+    err = capsys.readouterr().err
+    assert code == 2, err[:500]
+    assert err.startswith(f"error: temporal-worker:{setting.name}: "), err[:500]
+    assert err.count("\n") == 1 and len(err) < 400, f"{len(err)} characters: {err[:500]}"
+
+
+def test_a_300_kb_unknown_key_gets_a_short_error(tmp_path, capsys):
+    code = render.main([*PROD, "--out", str(tmp_path / "out"), "--set", f"{'k' * 300_000}=1"])
+    err = capsys.readouterr().err
+    assert code == 2 and "unknown setting" in err and len(err) < 400, err[:500]
+
+
+def test_a_300_kb_malformed_flag_gets_a_short_error(tmp_path, capsys):
+    assert render.main(["--out", str(tmp_path / "out"), "--set", HUGE]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: --set: expected KEY=VALUE") and len(err) < 400, err[:500]
