@@ -34,6 +34,7 @@ ready=0 pending=
 forward() { pending=$1; [ "$ready" = 0 ] || kill -"$1" "$demo" 2>/dev/null || true; }
 trap 'forward INT' INT
 trap 'forward TERM' TERM
+trap 'forward TERM' HUP  # a closed terminal stops the demo cleanly too
 trap 'ready=1; [ -z "$pending" ] || kill -"$pending" "$demo" 2>/dev/null || true' USR1
 DEMO_READY_PID=$$ .venv/bin/python -m tools.demo "$@" &
 demo=$!

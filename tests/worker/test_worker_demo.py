@@ -166,9 +166,12 @@ def test_help_prints_usage_and_installs_nothing(tmp_path):
 
 
 def test_prompt_without_a_key_stops_before_anything_starts(tmp_path):
-    result = subprocess.run(["bash", "scripts/demo.sh", "--prompt", "hi"], cwd=REPO,
-                            capture_output=True, text=True, timeout=60,
-                            env=clean_env(TMPDIR=str(tmp_path)))
+    try:
+        result = subprocess.run(["bash", "scripts/demo.sh", "--prompt", "hi"], cwd=REPO,
+                                capture_output=True, text=True, timeout=60,
+                                env=clean_env(TMPDIR=str(tmp_path)))
+    finally:
+        _kill_what_mentions(tmp_path)
     assert result.returncode == 2, result.stdout[-2000:] + result.stderr[-2000:]
     assert result.stderr == ("error: --prompt needs CHATGPT_API_KEY, the chat API key "
                              "(CHATGPT_BASE_URL and CHATGPT_MODEL are honoured too); nothing "
@@ -177,13 +180,26 @@ def test_prompt_without_a_key_stops_before_anything_starts(tmp_path):
     assert not list(tmp_path.iterdir())
 
 
-def test_prompt_runs_the_chat_workflow_with_the_users_key(chat_server):
+def _kill_what_mentions(tmpdir: Path) -> None:
+    """SIGKILL every process whose command line or environment holds `tmpdir` (the demo's
+    TMPDIR): whatever a failed test left, by pid."""
+    for pid in _processes_mentioning(str(tmpdir)):
+        try:
+            os.kill(pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+
+
+def test_prompt_runs_the_chat_workflow_with_the_users_key(chat_server, tmp_path):
     chat_server.reply = "Hello from the fake model."
-    result = subprocess.run(
-        ["bash", "scripts/demo.sh", "--items", "1", "--prompt", "Say hello"], cwd=REPO,
-        capture_output=True, text=True, timeout=180,
-        env=clean_env(CHATGPT_API_KEY="sk-demo-test", CHATGPT_BASE_URL=chat_server.base_url,
-                      CHATGPT_MODEL="demo-model"))
+    try:
+        result = subprocess.run(
+            ["bash", "scripts/demo.sh", "--items", "1", "--prompt", "Say hello"], cwd=REPO,
+            capture_output=True, text=True, timeout=180,
+            env=clean_env(CHATGPT_API_KEY="sk-demo-test", CHATGPT_BASE_URL=chat_server.base_url,
+                          CHATGPT_MODEL="demo-model", TMPDIR=str(tmp_path)))
+    finally:
+        _kill_what_mentions(tmp_path)
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
     assert "ChatWorkflow result: Hello from the fake model." in result.stdout
     [request] = chat_server.requests
@@ -213,6 +229,7 @@ def test_keep_running_says_how_to_reach_the_dev_server_and_the_command_works(tmp
         os.killpg(demo.pid, signal.SIGINT)
         assert demo.wait(timeout=60) == EXIT_INTERRUPTED, lines.text()
     finally:
+        _kill_what_mentions(tmp_path)
         if demo.poll() is None:
             os.killpg(demo.pid, signal.SIGKILL)
-            demo.wait(timeout=10)
+        demo.wait(timeout=10)
