@@ -5,7 +5,7 @@ from pathlib import Path
 import pulumi
 import pulumi_kubernetes as k8s
 
-from stack import rollout
+from stack import rollout  # first: puts the component package (components/) on the path
 from stack.config import load
 from stack.image import content_tag, worker_image
 from stack.secrets import worker_secrets

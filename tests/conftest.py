@@ -15,6 +15,7 @@ import temporal_worker_spec.settings as spec
 from tests.support.caddy import MtlsFront
 from tests.support.chat_server import ChatServer
 from tests.support.package import PackageVenv
+from tests.support.summary import SUMMARY_PREFIX
 from tests.support.tls import CA, CertFactory, Issued
 from tools.devserver import DevServer
 
@@ -79,3 +80,34 @@ def package_venv(tmp_path_factory: pytest.TempPathFactory) -> PackageVenv:
     """A new venv outside the repository that pip-installed the component package from its
     directory, as the Python example's requirements.txt says (slow: it downloads from PyPI)."""
     return PackageVenv.create(tmp_path_factory.mktemp("package-venv"))
+
+
+# Tests that must share one process under pytest-xdist (`--dist loadgroup`): the image tests
+# run containers on the host network (fixed ports 8080 and 9464) and build the image once per
+# process; the example tests share one slow pip-installed venv.
+XDIST_GROUPS = {"image": "image", "examples": "package-venv"}
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        tree = item.path.parent.name
+        if tree in XDIST_GROUPS and item.path.parent.parent.name == "tests":
+            item.add_marker(pytest.mark.xdist_group(XDIST_GROUPS[tree]))
+
+
+SUMMARY: dict[str, dict[str, str]] = {}
+"""Section -> lines printed at the end of the run, gathered from the test reports."""
+
+
+def pytest_runtest_logreport(report: pytest.TestReport) -> None:
+    for name, value in report.user_properties:
+        if isinstance(name, str) and name.startswith(SUMMARY_PREFIX):
+            section, key = name[len(SUMMARY_PREFIX):].split(":", 1)
+            SUMMARY.setdefault(section, {})[key] = value
+
+
+def pytest_terminal_summary(terminalreporter) -> None:
+    for section, lines in SUMMARY.items():
+        terminalreporter.section(section)
+        for key, value in lines.items():
+            terminalreporter.write_line(f"{key}: {value}")

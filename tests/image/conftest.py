@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.support.summary import report_lines
 from tests.image.oci import (BuiltImage, Registry, build_and_push, ensure_base_image,
                              missing_prerequisites, remove_images, unpacked_size)
 
@@ -21,7 +22,7 @@ CONTEXT = REPO_ROOT  # narrowed to the worker and the settings spec by /.dockeri
 DOCKERFILE = REPO_ROOT / "worker" / "Dockerfile"
 CACHE = REPO_ROOT / ".cache" / "image"
 REPOSITORY = "temporal-worker"
-# Filled by the fixtures, printed at the end of the run (and kept as test properties).
+# Filled by the fixtures, printed at the end of the run.
 REPORT: dict[str, str] = {}
 
 
@@ -74,9 +75,10 @@ def worker_image(image_tools, registry: Registry, tmp_path_factory) -> Iterator[
     remove_images(local, image.repository)
 
 
-def pytest_terminal_summary(terminalreporter) -> None:
-    if REPORT:
-        terminalreporter.section("worker image")
-        for key, value in REPORT.items():
-            terminalreporter.write_line(f"{key}: {value}")
-
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item, call):
+    """Hands REPORT to tests/conftest.py's summary through the test reports: under pytest-xdist
+    the fixtures run in a worker process, and only test reports reach the printing process."""
+    outcome = yield
+    if call.when == "teardown" and REPORT:
+        report_lines(outcome.get_result(), "worker image", REPORT)
