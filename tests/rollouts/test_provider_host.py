@@ -25,7 +25,9 @@ from tools.devserver import DevServer
 from tools.mockstack import MockResource, StackRun, run_stack
 from tools.worker_process import WorkerProcess
 
-pytestmark = [pytest.mark.slow, pytest.mark.timeout(300)]
+# One process builds the package venv for both tests (pytest-xdist --dist loadgroup).
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(300),
+              pytest.mark.xdist_group("rollouts-package")]
 
 SIGNING_KEY = "provider-host-signing-key-2b7d9e4f6a1c3e5"
 API_KEY = "tmprl-provider-host-api-key-8e2d4c6a0b9f"

@@ -34,7 +34,8 @@ from tools.worker_process import WorkerProcess
 from worker.activities import BatchRequest, ChatRequest
 from worker.workflows import BatchWorkflow, ChatWorkflow
 
-pytestmark = [pytest.mark.slow]
+# Both tests share the capped server (pytest-xdist --dist loadgroup keeps them together).
+pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("rollout-year")]
 
 CAP = 4
 ROLLOUTS = 20
