@@ -169,7 +169,7 @@ def _offline_temporal(versions: Any, notes: list[str]) -> Iterator[None]:
     (or no builds) instead of a network call."""
     from temporal_worker_k8s import versioning
 
-    def describe_blocking(connection, deployment_name, timeout=None):
+    def describe_blocking(connection, deployment_name, timeout=None, task_queue=None):
         if versions is not None:
             notes.append(f"rollout: rendered against the recorded answer for Worker Deployment "
                          f"{versions.deployment_name} (--versions-from)")

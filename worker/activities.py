@@ -42,11 +42,27 @@ class ChatRequest:
 
 
 @dataclass
+class RolloutStep:
+    """Which step of a rollout a gate run checks (the rollout adds it to the gate's input)."""
+
+    step: int
+    """0 before the build gets any traffic, then 1..steps after each ramp step."""
+    steps: int = 0
+    percent: float = 0
+    build_id: str = ""
+    deployment_name: str = ""
+
+
+@dataclass
 class SmokeTest:
-    """Input of the rollout gate: how much to exercise, and whether to fail on purpose."""
+    """Input of the rollout gate: how much to exercise, and whether to fail on purpose (at
+    every step, or only at `fail_at_step`)."""
 
     items: int = 3
     fail_with: str | None = None
+    fail_at_step: int | None = None
+    rollout_step: RolloutStep | None = None
+    """Set by the rollout (contract.GATE_STEP_KEY)."""
 
 
 @dataclass

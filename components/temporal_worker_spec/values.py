@@ -439,16 +439,56 @@ def duration(maximum_seconds: int) -> Kind:
     return Kind("string", "duration (`30m`, `1h`, `2d`)", parse, render=render)
 
 
-def percentages() -> Kind:
-    """Increasing ramp percentages between 1 and 99, e.g. `[10, 50]`."""
-    steps = json_list(integer(1, 99), "[10, 50]", max_items=20)
+def ramp_steps(max_steps: int = 20) -> Kind:
+    """Progressive ramp steps: a JSON array of increasing percentages 1-99, each a number (held
+    for the default pause) or `{"percent": 10, "pause": "15m"}` (held for its own pause).
+
+    The value keeps the form it was written in (numbers stay numbers; an object's pause is in
+    seconds); `ramp_schedule` turns it into (percent, pause) pairs.
+    """
+    percent, pause = integer(1, 99), duration(86400)
+
+    def step(element: Any) -> Any:
+        if isinstance(element, bool):
+            raise ValueError(f"{element!r} is not a percentage")
+        if isinstance(element, (int, str)):
+            return percent.parse(str(element))
+        if not isinstance(element, dict) or set(element) - {"percent", "pause"} \
+                or "percent" not in element:
+            raise ValueError(f"{quoted(element)} is not a percentage or "
+                             '{"percent": 10, "pause": "15m"}')
+        value = element["percent"]
+        if isinstance(value, bool) or not isinstance(value, (int, str)):
+            raise ValueError(f"percent {quoted(value)} is not a whole number")
+        parsed = {"percent": percent.parse(str(value))}
+        if element.get("pause") is not None:
+            if isinstance(element["pause"], bool):
+                raise ValueError(f"pause {element['pause']!r} is not a duration")
+            parsed["pause"] = pause.parse(str(element["pause"]))
+        return parsed
 
     def parse(text: str) -> list:
-        value = steps.parse(text)
-        if value != sorted(value):
-            raise ValueError(f"must increase, got {value}")
-        return value
-    return Kind("array", steps.label, parse, items="integer")
+        value = load_json(text, 'must be a JSON array, e.g. [10, 50] or '
+                                '[{"percent": 10, "pause": "15m"}, 50]')
+        if not isinstance(value, list) or not 1 <= len(value) <= max_steps:
+            raise ValueError(f"must be a JSON array of 1 to {max_steps} steps, e.g. [10, 50]")
+        steps = []
+        for index, element in enumerate(value):
+            try:
+                steps.append(step(element))
+            except ValueError as err:
+                raise ValueError(f"step {index + 1}: {err}") from None
+        percents = [s["percent"] if isinstance(s, dict) else s for s in steps]
+        if any(b <= a for a, b in zip(percents, percents[1:])):
+            raise ValueError(f"percentages must increase, got {percents}")
+        return steps
+    return Kind("array", "ramp steps", parse)
+
+
+def ramp_schedule(steps: list, default_pause: int) -> list[tuple[int, int]]:
+    """(percent, pause seconds) of each step of a `ramp_steps` value."""
+    return [(s["percent"], s.get("pause", default_pause)) if isinstance(s, dict)
+            else (s, default_pause) for s in steps]
 
 
 def json_text() -> Kind:
@@ -457,6 +497,58 @@ def json_text() -> Kind:
         load_json(text, "must be JSON")
         return text.strip()
     return Kind("string", "JSON", parse)
+
+
+def json_object(max_length: int = 65536) -> Kind:
+    """A JSON object, kept as its text."""
+    def parse(text: str) -> str:
+        if len(text) > max_length:
+            raise ValueError(f"is {len(text)} characters long; at most {max_length} are allowed")
+        value = load_json(text, "must be a JSON object, e.g. {\"items\": 3}")
+        if not isinstance(value, dict):
+            raise ValueError(f"must be a JSON object, e.g. {{\"items\": 3}}, got {quoted(value)}")
+        return text.strip()
+    return Kind("string", "JSON object", parse)
+
+
+def signing_key(min_length: int = 32) -> Kind:
+    """A secret key for HMAC signatures: a token of at least `min_length` characters."""
+    secret = token()
+
+    def parse(text: str) -> str:
+        value = secret.parse(text)
+        if len(value) < min_length:
+            raise ValueError(f"must be at least {min_length} characters long (e.g. the output "
+                             f"of `openssl rand -base64 32`), got {len(value)}")
+        return value
+    return Kind("string", "secret key", parse)
+
+
+def build_images(max_items: int = 100) -> Kind:
+    """A JSON object of build ID -> image pinned by digest (`repo@sha256:...`)."""
+    ids, image = build_id(), image_reference()
+
+    def parse(text: str) -> dict[str, str]:
+        value = load_json(text, 'must be a JSON object of build ID -> image, e.g. '
+                                '{"v1-2-3": "registry.example.com/worker@sha256:..."}')
+        if not isinstance(value, dict) or len(value) > max_items:
+            raise ValueError(f"must be a JSON object of at most {max_items} build ID -> image")
+        result = {}
+        for build, ref in value.items():
+            try:
+                parsed = ids.parse(build)
+            except ValueError as err:
+                raise ValueError(f"key {quoted(build)}: {err}") from None
+            if not isinstance(ref, str):
+                raise ValueError(f"the image of {parsed} must be a string")
+            try:
+                result[parsed] = image.parse(ref)
+                build_id_of(result[parsed])
+            except ValueError:
+                raise ValueError(f"the image of {parsed} must be an image pinned by digest "
+                                 "(repository@sha256:<64 hex digits>)") from None
+        return dict(sorted(result.items()))
+    return Kind("object", "object", parse)
 
 
 def ports() -> Kind:

@@ -28,6 +28,7 @@ from tools.mockstack import PLACEHOLDER_DIGEST
 from tools.render import REDACTED, REPO_ROOT
 
 RECORDED = REPO_ROOT / "tests" / "data" / "temporal" / "worker_deployment.json"
+RECORDING_KEY = json.loads(RECORDED.read_text())["recorded_with"]["signing_key"]
 API_KEY = "tcld-api-key-for-attack-tests-0123456789"
 # A production-like stack with one secret, on the command line.
 PROD = ["--stack", "prod", *(f"--set={k}={v}" for k, v in CLOUD_TARGET.items())]
@@ -361,9 +362,12 @@ def temporal_port():
 
 
 def _versioned(tmp_path: Path, listener: _Listener, *extra: str) -> subprocess.CompletedProcess:
+    # The recording's records are signed with RECORDING_KEY for payments-workers' deployment.
     return _run("--stack", "prod", "--out", str(tmp_path / "out"),
                 "--set", f"temporalAddress=127.0.0.1:{listener.port}",
                 "--set", "temporalNamespace=payments", "--set", "rollout=progressive",
+                "--set", "k8sNamespace=payments-workers",
+                "--set-secret", f"rolloutSigningKey={RECORDING_KEY}",
                 "--set", "imageTag=v2", *extra)
 
 
@@ -427,10 +431,12 @@ def test_a_thousand_levels_of_json_nesting_is_a_clear_error_naming_the_setting(t
 
 
 def test_nesting_just_inside_the_limit_is_accepted(tmp_path, capsys):
-    ports = "[" * 31 + "[443]" + "]" * 31
-    code = render.main([*PROD, "--out", str(tmp_path / "out"), "--set", f"gateInput={ports}",
+    # The gate input is an object (the rollout adds its step to it), 32 levels deep.
+    deep = '{"a": ' * 31 + "[443]" + "}" * 31
+    code = render.main([*PROD, "--out", str(tmp_path / "out"), "--set", f"gateInput={deep}",
                         "--set", "rollout=allAtOnce", "--set", "gateWorkflow=Smoke",
-                        "--set-secret", f"temporalApiKey={API_KEY}"])
+                        "--set-secret", f"temporalApiKey={API_KEY}",
+                        "--set-secret", f"rolloutSigningKey={RECORDING_KEY}"])
     assert code == 0, capsys.readouterr().err
 
 

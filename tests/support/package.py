@@ -46,6 +46,15 @@ class PackageVenv:
             raise RuntimeError(f"{command} failed:\n{result.stderr[-4000:]}")
         return venv
 
+    @classmethod
+    def with_extras(cls, root: Path, extras: str) -> PackageVenv:
+        """Only the component package, from a copy of its tracked files, with the declared
+        extras named in `extras` (e.g. "rollouts,pki") and what they require."""
+        venv = cls.empty(root)
+        copy_tracked(["components"], root / "source")
+        venv.pip("install", f"{root / 'source' / 'components'}[{extras}]")
+        return venv
+
     def pip(self, *args: str, cwd: Path | None = None) -> str:
         result = subprocess.run([self.python, "-m", "pip", "--disable-pip-version-check", "-q",
                                  *args], cwd=cwd, capture_output=True, text=True, timeout=900)
