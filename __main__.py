@@ -5,7 +5,7 @@ from pathlib import Path
 import pulumi
 import pulumi_kubernetes as k8s
 
-from stack import rollout
+from stack import rollout  # first: puts the component package (components/) on the path
 from stack.config import load
 from stack.image import content_tag, worker_image
 from stack.secrets import worker_secrets
@@ -39,6 +39,10 @@ if config["devServer"]:
 secrets = worker_secrets("worker", config, namespace_name,
                          pulumi.ResourceOptions(depends_on=[namespace]))
 
+# With a versioned rollout, room for the new build's version is made before its Deployment.
+upkeep = rollout.upkeep(f"{rollout.WORKER_NAME}-versions", versioned, config) if versioned \
+    else None
+
 worker = TemporalWorker(rollout.WORKER_NAME, {
     **config.component_inputs(),
     **secrets.inputs,
@@ -50,7 +54,7 @@ worker = TemporalWorker(rollout.WORKER_NAME, {
     "version": image_tag,
     "restart_on": list(secrets.contents),
     **(versioned.inputs if versioned else {}),
-})
+}, pulumi.ResourceOptions(depends_on=[upkeep] if upkeep else None))
 if versioned:
     switch = rollout.start(f"{rollout.WORKER_NAME}-rollout", versioned, config, image.repo_digest,
                            after=worker)

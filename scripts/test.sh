@@ -13,6 +13,9 @@ scripts/debian-packages.sh
 # dependency tree, so it gets a venv of its own.
 PY=${PYTHON:-python3}
 [ -x .venv/bin/python ] || "$PY" -m venv .venv
+# The program's hash-locked dependencies first (what `pulumi install` installs), then the
+# test tools; a separate run, so the tools need no hashes.
+.venv/bin/python -m pip install -q --disable-pip-version-check --require-hashes -r requirements.txt
 .venv/bin/python -m pip install -q --disable-pip-version-check -r requirements-dev.txt
 [ -x .venv-checkov/bin/checkov ] || "$PY" -m venv .venv-checkov
 .venv-checkov/bin/python -m pip install -q --disable-pip-version-check -r requirements-checkov.txt

@@ -18,6 +18,7 @@ import pulumi
 from pulumi.runtime import config as runtime_config
 
 import temporal_worker_spec as spec
+from temporal_worker_spec.values import shorten
 
 PROJECT = "temporal-worker"
 KEYS = tuple(s.name for s in spec.SETTINGS if s.config)
@@ -111,5 +112,5 @@ def refuse_unknown_keys(namespace: str = PROJECT) -> None:
             continue
         guess = difflib.get_close_matches(name.casefold(), by_folded, n=1, cutoff=0.6)
         hint = f"; did you mean {key(by_folded[guess[0]])}?" if guess else ""
-        raise ValueError(f"{key(name)}: unknown setting{hint} (the settings are listed in "
-                         "README.md, Configuration reference)")
+        raise ValueError(f"{key(shorten(name))}: unknown setting{hint} (the settings are "
+                         "listed in README.md, Configuration reference)")

@@ -14,6 +14,8 @@ import pulumi_kubernetes as k8s
 import temporal_worker_spec as spec
 from stack.config import StackConfig
 from stack.image import registry_server
+from stack.rollout import WORKER_NAME
+from temporal_worker_k8s import pod
 from temporal_worker_spec import contract
 
 REGISTRY_SECRET = "worker-registry"
@@ -41,11 +43,17 @@ def worker_secrets(name: str, config: StackConfig, namespace: pulumi.Input[str],
                    opts: pulumi.ResourceOptions) -> WorkerSecrets:
     """Create one Secret per concern from the config; return how the worker references them."""
 
+    # The worker's own labels, so `kubectl get secret -l app.kubernetes.io/instance=...` and
+    # cost or policy tools see the Secrets as part of the worker.
+    labels = {**pod.selector_labels("temporal-worker", WORKER_NAME, "temporal"),
+              "app.kubernetes.io/managed-by": "pulumi"}
+
     def secret(suffix: str, secret_name: str, data: Mapping[str, pulumi.Input[str]],
                type_: str = "Opaque") -> pulumi.Output[str]:
         return k8s.core.v1.Secret(
             f"{name}-{suffix}",
-            metadata=k8s.meta.v1.ObjectMetaArgs(name=secret_name, namespace=namespace),
+            metadata=k8s.meta.v1.ObjectMetaArgs(name=secret_name, namespace=namespace,
+                                                labels=labels),
             type=type_, string_data=dict(data), opts=opts).metadata.name
 
     secrets = config.secrets

@@ -19,6 +19,15 @@ FAST_DRAINAGE = {
     "matching.wv.VersionDrainageStatusRefreshInterval": "1s",
 }
 """`dynamic_config` for worker versioning tests and recordings."""
+FAST_VERSION_CLEANUP = {
+    **FAST_DRAINAGE,
+    # The server lists a stopped worker as a poller, and refuses to delete its version, for
+    # PollerHistoryTTL (5 minutes by default) after its last poll. Live workers stay listed
+    # because an idle long poll returns after longPollExpirationInterval and is made again.
+    "matching.PollerHistoryTTL": "3s",
+    "matching.longPollExpirationInterval": "1s",
+}
+"""`dynamic_config` for tests that delete versions: a stopped worker's pollers go in seconds."""
 
 
 def temporal_cli() -> str:

@@ -74,6 +74,8 @@ class MockResource:
     """Types the resource was known as before (its aliases), so old stacks keep it."""
     secret_outputs: tuple = ()
     """Outputs the program asked the engine to store as secrets (additionalSecretOutputs)."""
+    dependencies: tuple = ()
+    """URNs of the resources it waits for (depends_on and the Outputs in its inputs)."""
 
     def is_secret(self, *path: Any) -> bool:
         """True when the input at `path` is secret (Pulumi marks a whole object secret when any
@@ -225,7 +227,8 @@ class _RecordingMonitor(pulumi_mocks.MockMonitor):
                     inputs=_unwrap(raw), secret_paths=secret_paths,
                     alias_types=tuple(a.spec.type for a in request.aliases
                                       if a.HasField("spec") and a.spec.type),
-                    secret_outputs=tuple(request.additionalSecretOutputs)))
+                    secret_outputs=tuple(request.additionalSecretOutputs),
+                    dependencies=tuple(request.dependencies)))
         return response
 
 

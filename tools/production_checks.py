@@ -14,6 +14,7 @@ from typing import Any
 import temporal_worker_spec.settings as spec
 from temporal_worker_k8s.production import DNS_PORT, temporal_port
 from temporal_worker_spec import contract
+from tools.render import REDACTED
 
 def _selects(selector: Mapping[str, Any] | None, labels: Mapping[str, str]) -> bool:
     """Whether a LabelSelector (matchLabels, matchExpressions In/NotIn/Exists) selects labels."""
@@ -143,8 +144,9 @@ def check(objects: Iterable[Mapping[str, Any]], deployment: Mapping[str, Any],
         if secret["metadata"]["name"] not in pulls:
             problems.append(f"Secret {secret['metadata']['name']}: a pull Secret the worker's "
                             "pods do not reference in imagePullSecrets")
+        # A redacted render holds the same placeholder wherever a value was withheld.
         values = [v for v in {**secret.get("stringData", {}), **secret.get("data", {})}.values()
-                  if isinstance(v, str) and len(v) > 8]
+                  if isinstance(v, str) and len(v) > 8 and v != REDACTED]
         for other in objects:
             if other.get("kind") != "Secret" and any(v in repr(other) for v in values):
                 problems.append(f"{other['kind']} {other['metadata']['name']}: holds the pull "

@@ -7,9 +7,11 @@
 Starts a dev server and five real worker processes (builds b1-b5 of one deployment, fake
 digest-pinned images) and drives them with the rollout code into every status at once:
 b1 DRAINED, b2 DRAINING (a pinned batch still open), b3 CURRENT, b4 RAMPING at 25%, each with
-its `image` metadata, and b5 INACTIVE (it polls, no rollout touched it, so no image). Then it
-saves DescribeWorkerDeployment and each DescribeWorkerDeploymentVersion, as
-`versioning.describe_answer` returns them and `versioning.state_from_json` reads them.
+its image record signed with RECORDING_KEY, and b5 INACTIVE (it polls, no rollout touched it,
+so no record). The rollouts claim the deployment as RECORDING_IDENTITY: the manager identity
+of this project's `prod` stack under Pulumi's mocks. Then it saves DescribeWorkerDeployment and
+each DescribeWorkerDeploymentVersion, as `versioning.describe_answer` returns them and
+`versioning.state_from_json` reads them.
 """
 
 from __future__ import annotations
@@ -38,11 +40,15 @@ from worker.workflows import BatchWorkflow
 
 ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_OUT = ROOT / "tests" / "data" / "temporal" / "worker_deployment.json"
-DEPLOYMENT = "orders"
+DEPLOYMENT = "payments-workers/temporal-worker"
+"""The Worker Deployment of this project's prod stack in tests (CLOUD_TARGET's namespace)."""
 TASK_QUEUE = "orders"
 REPOSITORY = "registry.example.com/team/temporal-worker"
 RAMP_PERCENT = 25
 WAIT_SECONDS = 60
+RECORDING_KEY = "recording-signing-key-not-secret-0123456789"
+"""The rolloutSigningKey the records were signed with (test data, not a secret)."""
+RECORDING_IDENTITY = "pulumi:organization/temporal-worker/prod"
 
 
 def image_of(label: str) -> str:
@@ -76,6 +82,7 @@ async def record(out: Path) -> dict:
                 return Rollout(RolloutPlan(
                     connection=connection, deployment_name=DEPLOYMENT, build_id=builds[label],
                     image=images[label], task_queue=TASK_QUEUE, strategy="allAtOnce",
+                    signing_key=RECORDING_KEY, manager_identity=RECORDING_IDENTITY,
                     poller_timeout_seconds=WAIT_SECONDS), client)
 
             await rollout("b1").run()
@@ -90,6 +97,7 @@ async def record(out: Path) -> dict:
             await rollout("b3").run()
             ramp = rollout("b4")
             await ramp.wait_for_pollers()
+            await ramp.claim()
             await ramp.record_image()
             await ramp.ramp(RAMP_PERCENT)
             await until(lambda: _status(connection, builds["b2"], "DRAINING"), "b2 DRAINING")
@@ -100,6 +108,7 @@ async def record(out: Path) -> dict:
                                            text=True, check=True).stdout.strip(),
                 "builds": {label: {"build_id": builds[label], "image": images[label]}
                            for label in labels},
+                "signing_key": RECORDING_KEY, "manager_identity": RECORDING_IDENTITY,
             }
             state = state_from_json(answer)
             assert state == await describe(connection, DEPLOYMENT), "recording does not parse"
@@ -130,8 +139,9 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     answer = asyncio.run(record(args.out))
     for version in state_from_json(answer).versions:
+        recorded = version.record.image if version.record else None
         print(f"{version.build_id}  {version.status:<8}  ramp {version.ramp_percentage:g}%  "
-              f"drained_since {version.drained_since}  image {version.image}")
+              f"drained_since {version.drained_since}  image {recorded}")
     print(f"wrote {args.out}", file=sys.stderr)
     return 0
 

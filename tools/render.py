@@ -10,34 +10,44 @@
 by the demo lacks Pulumi).
 
 Non-secret config comes from `Pulumi.<stack>.yaml` (if present), then `--config FILE` (same
-format), then `--set`. Secret config is never read from a stack file (it is encrypted there):
-pass it with `--set-secret KEY=@FILE`, `KEY=env:VAR` or `KEY=VALUE`. Secret values are
-redacted in the output; without `--image-digest` the image digest is a marked placeholder.
+format), then `--set KEY=VALUE` or `--set KEY=@FILE`. Secret config is never read from a stack
+file (it is encrypted there): pass it with `--set-secret KEY=@FILE`, `KEY=env:VAR` or
+`KEY=VALUE`. As `pulumi up` does, the program refuses a secret setting given in plain text (in a
+stack file without `secure:`, or with `--set`); a `secure:` value must be given again with
+`--set-secret`. Secret values and the keyed `checksum/secrets` annotation are redacted in the
+output; without `--image-digest` the image digest is a marked placeholder. A versioned
+`rollout` never asks Temporal: it renders against `--versions-from FILE` (a recorded
+DescribeWorkerDeployment answer), or as the first rollout.
 A file that cannot be read stops the render with one line naming the flag and the path (exit 2).
 Keys are sorted at every level, as `kubectl get -o yaml` prints them, so equal input renders
 equal bytes. The program's warnings (e.g. a certificate about to expire) go to stderr.
+Files are written by `tools.rendered_dir.publish`: one render at a time, its files only, never
+through a symlink.
 """
 
 from __future__ import annotations
 
 import argparse
-import json
-import os
+import contextlib
+import ipaddress
 import re
 import sys
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import yaml
 
-REPO_ROOT = Path(__file__).resolve().parent.parent
-PROJECT = "temporal-worker"
+import temporal_worker_spec as spec
+from temporal_worker_spec.values import quoted
+from tools import render_input, rendered_dir
+from tools.render_input import PROJECT, REPO_ROOT  # noqa: F401 - REPO_ROOT for callers
+
 REDACTED = "<redacted>"
-_DIGEST = re.compile(r"sha256:[0-9a-f]{64}")
-# Written into the output dir so a re-render only removes files it wrote itself.
-_INDEX = ".rendered"
+# The pod template annotation TemporalWorker keys with the stack's random key; offline the key
+# is not the stack's, and a value keyed by a known key would give a guessable secret away.
+CHECKSUM_ANNOTATION = "checksum/secrets"
 
 
 @dataclass(frozen=True)
@@ -56,11 +66,10 @@ class Rendering:
     secret_leaks: list[str] = field(default_factory=list)
     """`urn: path` of values Pulumi marked secret inside non-Secret objects (should be none)."""
     warnings: list[str] = field(default_factory=list)
-    """What the program logged with pulumi.log.warn (`pulumi up` would show the same)."""
-
-
-class UsageError(Exception):
-    """A bad flag or an input file that cannot be read; one line, never a file's content."""
+    """What the program logged with pulumi.log.warn (`pulumi up` would show the same), and what
+    the render itself finds risky (a production stack pushing to this machine's registry)."""
+    notes: list[str] = field(default_factory=list)
+    """What the render assumed instead of asking (a versioned rollout's live builds)."""
 
 
 def _api_version_kind(type_: str) -> tuple[str, str]:
@@ -98,6 +107,10 @@ def to_manifest(type_: str, name: str, inputs: Mapping[str, Any], *,
         for path in secret_paths:
             if path[:1] not in [(k,) for k in data_keys]:
                 _set(obj, path, REDACTED)
+        annotations = (obj.get("spec", {}).get("template", {}).get("metadata", {})
+                       .get("annotations", {}))
+        if CHECKSUM_ANNOTATION in annotations:
+            annotations[CHECKSUM_ANNOTATION] = REDACTED
     obj["apiVersion"] = obj.get("apiVersion") or api_version
     obj["kind"] = obj.get("kind") or kind
     metadata = obj.setdefault("metadata", {})
@@ -115,13 +128,23 @@ def _set(obj: Any, path: tuple, value: Any) -> None:
 
 
 def render(config: Mapping[str, str], *, stack: str = "dev", image_digest: str | None = None,
-           redact: bool = True) -> Rendering:
-    """Run the stack program under mocks with `config` and collect its Kubernetes objects."""
+           redact: bool = True, secret_keys: Iterable[str] | None = None,
+           versions: Any = None) -> Rendering:
+    """Run the stack program under mocks with `config` and collect its Kubernetes objects.
+
+    `secret_keys` are the keys given as secrets (default: every secret setting); the program
+    refuses the others' secret settings as plain text. `versions` is what Temporal would answer
+    about the Worker Deployment for a versioned rollout (a `versioning.DeploymentState`, e.g.
+    from `render_input.load_versions`); None renders the first rollout. Temporal is never asked.
+    """
     from tools import mockstack
 
-    if image_digest is not None and not _DIGEST.fullmatch(image_digest):
-        raise ValueError(f"--image-digest: expected sha256:<64 hex>, got {image_digest!r}")
-    run = mockstack.run_stack(config, stack=stack, project=PROJECT, image_digest=image_digest)
+    if image_digest is not None and not render_input.DIGEST.fullmatch(image_digest):
+        raise ValueError(f"--image-digest: expected sha256:<64 hex>, got {quoted(image_digest)}")
+    notes: list[str] = []
+    with _offline_temporal(versions, notes):
+        run = mockstack.run_stack(config, stack=stack, project=PROJECT, image_digest=image_digest,
+                                  secret_keys=None if secret_keys is None else tuple(secret_keys))
     objects, skipped, leaks = [], [], []
     for resource in run.resources:
         manifest = to_manifest(resource.type_, resource.name, resource.inputs,
@@ -137,7 +160,56 @@ def render(config: Mapping[str, str], *, stack: str = "dev", image_digest: str |
     objects.sort(key=apply_order)
     return Rendering(objects, skipped, exports,
                      None if run.image_digest_is_placeholder else run.image_digest, leaks,
-                     list(run.warnings))
+                     [*run.warnings, *_local_registry_warning(config)], notes)
+
+
+@contextlib.contextmanager
+def _offline_temporal(versions: Any, notes: list[str]) -> Iterator[None]:
+    """While the program runs, its question to Temporal (which builds are live) gets `versions`
+    (or no builds) instead of a network call."""
+    from temporal_worker_k8s import versioning
+
+    def describe_blocking(connection, deployment_name, timeout=None, task_queue=None):
+        if versions is not None:
+            notes.append(f"rollout: rendered against the recorded answer for Worker Deployment "
+                         f"{versions.deployment_name} (--versions-from)")
+            return versions
+        notes.append(f"rollout: rendered as the first rollout of {deployment_name} (no live "
+                     "builds); pass --versions-from FILE to render against a recorded answer")
+        return versioning.DeploymentState(deployment_name, (), None, None)
+
+    real = versioning.describe_blocking
+    versioning.describe_blocking = describe_blocking
+    try:
+        yield
+    finally:
+        versioning.describe_blocking = real
+
+
+def _setting(config: Mapping[str, str], name: str) -> Any:
+    text = config.get(name, config.get(f"{PROJECT}:{name}"))
+    return spec.parse(spec.BY_NAME[name], text)
+
+
+def _local_registry_warning(config: Mapping[str, str]) -> list[str]:
+    """A stack without the dev server is meant for a real cluster, whose nodes cannot pull from
+    a registry on the machine that pushed (e.g. the default localhost:5001 of the kind setup)."""
+    if _setting(config, "devServer"):
+        return []
+    repository = _setting(config, "imageRepository")
+    first, _, rest = repository.partition("/")
+    if not rest or not ("." in first or ":" in first or first == "localhost"):
+        return []  # a Docker Hub name, no registry host
+    host = first[1:first.find("]")] if first.startswith("[") else first.partition(":")[0]
+    try:
+        local = host == "localhost" or ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        local = host.endswith(".localhost")
+    if not local:
+        return []
+    return [f"{PROJECT}:imageRepository: {repository} is a registry on the machine that pushes; "
+            "the nodes of a production cluster cannot pull from it (set imageRepository to "
+            "your registry)"]
 
 
 # The order `helm install` applies kinds in (Helm's InstallOrder); other kinds (custom
@@ -163,132 +235,32 @@ def _file_name(index: int, obj: Mapping[str, Any]) -> str:
     return "-".join(re.sub(r"[^a-z0-9.-]+", "-", p.lower()) for p in parts if p) + ".yaml"
 
 
-def _previous_files(out_dir: Path) -> list[Path]:
-    """The files an earlier render wrote, as its index lists them.
-
-    The index is a plain file anyone can edit, so only a bare file name of a file directly
-    inside `out_dir` counts: `../x`, `/etc/x`, `sub/x` and symlinks that lead elsewhere do not.
-    """
-    index = out_dir / _INDEX
-    if not index.is_file():
-        return []
-    root = out_dir.resolve()
-    found = []
-    for name in index.read_text().split():
-        if name in (".", "..") or "/" in name or "\\" in name:
-            continue
-        path = out_dir / name
-        if path.resolve().parent == root and path.is_file():
-            found.append(path)
-    return found
-
-
 def write(rendering: Rendering, out_dir: Path) -> list[Path]:
     """Write one YAML file per object into `out_dir`; returns the paths written.
 
-    Files a previous render listed in `out_dir/.rendered` are removed first; nothing else is.
+    Files a previous render listed in `out_dir/.rendered` are removed; nothing else is (see
+    `tools.rendered_dir`).
     """
-    out_dir.mkdir(parents=True, exist_ok=True)
-    for old in _previous_files(out_dir):
-        old.unlink()
-    written = []
+    from tools.mockstack import PLACEHOLDER_DIGEST
+
+    files = {}
     for i, obj in enumerate(rendering.objects, start=1):
+        body = yaml.safe_dump(obj, sort_keys=True, default_flow_style=False)
         header = ["# Rendered offline by tools/render.py (Pulumi mocks); secret values redacted."]
-        if rendering.image_digest is None and obj["kind"] in ("Deployment", "StatefulSet", "Job"):
+        if rendering.image_digest is None and PLACEHOLDER_DIGEST in body:
             header.append("# IMAGE DIGEST IS A PLACEHOLDER: no image was built for this render;"
                           " pass --image-digest to pin the real one.")
-        path = out_dir / _file_name(i, obj)
-        path.write_text("\n".join(header) + "\n"
-                        + yaml.safe_dump(obj, sort_keys=True, default_flow_style=False))
-        written.append(path)
-    (out_dir / _INDEX).write_text("\n".join(p.name for p in written) + "\n")
-    return written
+        files[_file_name(i, obj)] = "\n".join(header) + "\n" + body
+    return rendered_dir.publish(out_dir, files)
 
 
-def _read(what: str, path: Path) -> str:
-    """The text of a file named on the command line; a UsageError naming `what` (the flag) and
-    the path when it cannot be read. The message never quotes the file."""
-    try:
-        return path.expanduser().read_text()
-    except UnicodeDecodeError:
-        raise UsageError(f"{what}: {path} is not UTF-8 text") from None
-    except OSError as err:
-        raise UsageError(f"{what}: cannot read {path}: {err.strerror or type(err).__name__}") \
-            from None
+def _check_summary(objects: list[dict[str, Any]]) -> str:
+    from tools.conformance import worker_deployments
 
-
-def load_stack_file(path: Path, flag: str = "--config") -> dict[str, str]:
-    """Non-secret `temporal-worker:*` config from a Pulumi stack file, as Pulumi passes it.
-
-    Pulumi hands structured values (objects, lists, bools, numbers) to the program as JSON text.
-    """
-    try:
-        data = yaml.safe_load(_read(flag, path)) or {}
-    except yaml.YAMLError as err:
-        # The parser's own message quotes the offending line; the position is enough.
-        mark = getattr(err, "problem_mark", None)
-        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
-        raise UsageError(f"{flag}: {path} is not valid YAML{where}") from None
-    if not isinstance(data, dict) or not isinstance(data.get("config") or {}, dict):
-        raise UsageError(f"{flag}: {path} is not a stack file (expected a `config:` mapping)")
-    config: dict[str, str] = {}
-    for full_key, value in (data.get("config") or {}).items():
-        namespace, _, key = str(full_key).rpartition(":")
-        if namespace != PROJECT:
-            continue
-        if isinstance(value, dict) and "secure" in value:
-            # Encrypted with the stack's passphrase or KMS; offline we cannot and should not read it.
-            raise UsageError(f"{path.name}: {full_key} is encrypted; pass it with "
-                             f"--set-secret {key}=@FILE (or env:VAR)")
-        config[key] = value if isinstance(value, str) else json.dumps(value)
-    return config
-
-
-def _secret_value(key: str, spec: str) -> str:
-    if spec.startswith("@"):
-        return _read(f"--set-secret {key}=@FILE", Path(spec[1:]))
-    if spec.startswith("env:"):
-        var = spec[4:]
-        if var not in os.environ:
-            raise UsageError(f"--set-secret {key}: environment variable {var} is not set")
-        return os.environ[var]
-    return spec
-
-
-def _image_digest(spec: str | None) -> str | None:
-    """`sha256:...`, or the digest in the file `@FILE` names (a push's --digestfile)."""
-    if not spec or not spec.startswith("@"):
-        return spec
-    path = Path(spec[1:])
-    digest = _read("--image-digest @FILE", path).strip()
-    if not _DIGEST.fullmatch(digest):
-        raise UsageError(f"--image-digest @FILE: {path} does not hold a digest "
-                         "(expected sha256:<64 hex>, as `buildah push --digestfile` writes it)")
-    return digest
-
-
-def _pairs(items: list[str], flag: str) -> list[tuple[str, str]]:
-    pairs = []
-    for item in items:
-        key, sep, value = item.partition("=")
-        if not sep or not key:
-            # A secret typed without its key would otherwise be echoed.
-            got = "" if flag == "--set-secret" else f", got {item!r}"
-            raise UsageError(f"{flag}: expected KEY=VALUE{got}")
-        pairs.append((key.removeprefix(f"{PROJECT}:"), value))
-    return pairs
-
-
-def _config(args: argparse.Namespace) -> dict[str, str]:
-    config: dict[str, str] = {}
-    stack_file = REPO_ROOT / f"Pulumi.{args.stack}.yaml"
-    if stack_file.exists():
-        config.update(load_stack_file(stack_file, flag=f"--stack {args.stack}"))
-    for extra in args.config:
-        config.update(load_stack_file(extra))
-    config.update(_pairs(args.set, "--set"))
-    config.update((k, _secret_value(k, v)) for k, v in _pairs(args.set_secret, "--set-secret"))
-    return config
+    workers = len(worker_deployments(objects))
+    return (f"check: passed: {workers} worker Deployment{'s' if workers != 1 else ''} and "
+            f"{len(objects) - workers} object{'s' if len(objects) - workers != 1 else ''} "
+            "around it match what the worker reads")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -298,22 +270,30 @@ def main(argv: list[str] | None = None) -> int:
                         "when it exists (default: dev)")
     parser.add_argument("--out", type=Path, required=True, help="directory for the YAML files")
     parser.add_argument("--config", type=Path, action="append", default=[], metavar="FILE",
-                        help="extra stack-format config file (may repeat)")
-    parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
-                        help="non-secret config value (may repeat)")
-    parser.add_argument("--set-secret", action="append", default=[], metavar="KEY=@FILE|env:VAR",
+                        help="extra stack-format config file (may repeat); its secure: values "
+                        "must be given again with --set-secret")
+    parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE|KEY=@FILE",
+                        help="non-secret config value, or the text of a file (may repeat)")
+    parser.add_argument("--set-secret", action="append", default=[],
+                        metavar="KEY=@FILE|KEY=env:VAR",
                         help="secret config value from a file or environment variable (may repeat)")
     parser.add_argument("--image-digest", metavar="sha256:...|@FILE",
                         help="digest of the pushed image, or a file holding it (e.g. the "
                         "--digestfile of buildah/podman push); default: a marked placeholder")
+    parser.add_argument("--versions-from", type=Path, metavar="FILE",
+                        help="with a versioned rollout: Temporal's recorded answer about the "
+                        "Worker Deployment (format temporal-worker-deployment/v1); default: "
+                        "render the first rollout. Temporal is never asked")
     parser.add_argument("--check", action="store_true",
                         help="also check the worker Deployment against the worker's contract")
     args = parser.parse_args(argv)
 
     try:
-        config = _config(args)
-        rendering = render(config, stack=args.stack, image_digest=_image_digest(args.image_digest))
-    except (UsageError, ValueError) as err:
+        config, secret = render_input.config_from(args)
+        versions = render_input.load_versions(args.versions_from) if args.versions_from else None
+        rendering = render(config, stack=args.stack, image_digest=render_input.image_digest(args.image_digest),
+                           secret_keys=secret, versions=versions)
+    except (render_input.UsageError, ValueError) as err:
         # The program's config errors name the key and never carry the secret value.
         print(f"error: {err}", file=sys.stderr)
         return 2
@@ -328,6 +308,8 @@ def main(argv: list[str] | None = None) -> int:
         print(path)
     for skipped in rendering.skipped:
         print(f"skipped (not a Kubernetes object): {skipped}", file=sys.stderr)
+    for note in rendering.notes:
+        print(f"note: {note}", file=sys.stderr)
     if rendering.image_digest is None:
         print("note: image digest is a placeholder; pass --image-digest sha256:...",
               file=sys.stderr)
@@ -339,6 +321,7 @@ def main(argv: list[str] | None = None) -> int:
             print(f"contract: {problem}", file=sys.stderr)
         if problems:
             return 1
+        print(_check_summary(rendering.objects), file=sys.stderr)
     return 0
 
 

@@ -10,9 +10,11 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+import textwrap
 from pathlib import Path
 
 from temporal_worker_spec.settings import RULES, SETTINGS, Setting
+from temporal_worker_spec.values import Kind
 
 ROOT = Path(__file__).resolve().parent.parent
 PULUMI_YAML = ROOT / "Pulumi.yaml"
@@ -27,6 +29,18 @@ def _yaml_scalar(value: object) -> str:
     return json.dumps(value) if isinstance(value, str) else json.dumps(value).lower()
 
 
+def declared_type(kind: Kind) -> str | None:
+    """The type Pulumi.yaml declares for a kind, or None to leave the key untyped.
+
+    The CLI checks a typed key's stack value (and its default) against the type, and it knows
+    no object type, nor arrays whose items differ in type: such keys are declared without a
+    type, and the program checks them.
+    """
+    if kind.type == "object" or (kind.type == "array" and not kind.items):
+        return None
+    return kind.type
+
+
 def pulumi_config_block() -> str:
     """The `config:` block: every non-secret config key with type, description and default.
 
@@ -34,20 +48,21 @@ def pulumi_config_block() -> str:
     and a default counts as a plain value. An optional key's default is "" (not set).
     """
     secret = [s.name for s in SETTINGS if s.config and s.secret]
-    lines = [YAML_MARKER,
-             "# (components/temporal_worker_spec/settings.py), not this block. Secret keys are not",
-             "# declared, because Pulumi would then require them; set them with",
-             "# `pulumi config set --secret`: " + ", ".join(secret[:3]) + ",",
-             "# " + ", ".join(secret[3:]) + ". An empty string means \"not set\".",
-             "config:"]
+    intro = ("(components/temporal_worker_spec/settings.py), not this block. Secret keys are "
+             "not declared, because Pulumi would then require them; set them with `pulumi "
+             f"config set --secret`: {', '.join(secret)}. Keys without a type hold JSON the "
+             "program checks. An empty string means \"not set\".")
+    lines = [YAML_MARKER, *(f"# {line}" for line in textwrap.wrap(intro, 92)), "config:"]
     for s in SETTINGS:
         if not s.config or s.secret:
             continue
         default = s.default if s.default is not None else ""
         if s.kind.type == "string" and s.default is not None:
             default = s.kind.text(s.default)
-        lines += [f"  {s.name}:", f"    type: {s.kind.type}"]
-        if s.kind.items:
+        lines.append(f"  {s.name}:")
+        if declared_type(s.kind):
+            lines.append(f"    type: {s.kind.type}")
+        if declared_type(s.kind) and s.kind.items:
             lines.append(f"    items:\n      type: {s.kind.items}")
         lines += [f"    description: {json.dumps(s.description)}",
                   f"    default: {_yaml_scalar(default)}"]

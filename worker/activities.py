@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import zlib
 from dataclasses import dataclass
 
 import httpx
@@ -25,7 +26,10 @@ ERROR_AUTH = "ChatAuthError"
 ERROR_REQUEST = "ChatRequestError"
 ERROR_NOT_CONFIGURED = "ChatNotConfigured"
 ERROR_TOO_LARGE = "ChatReplyTooLarge"
+ERROR_BAD_RESPONSE = "ChatBadResponse"
 NON_RETRYABLE_CHAT_ERRORS = [ERROR_AUTH, ERROR_REQUEST, ERROR_NOT_CONFIGURED, ERROR_TOO_LARGE]
+ACCEPT_ENCODING = "gzip, deflate"
+"""The encodings asked for: the ones `_read_capped` decodes itself, within MAX_REPLY_BYTES."""
 
 
 @dataclass
@@ -38,11 +42,27 @@ class ChatRequest:
 
 
 @dataclass
+class RolloutStep:
+    """Which step of a rollout a gate run checks (the rollout adds it to the gate's input)."""
+
+    step: int
+    """0 before the build gets any traffic, then 1..steps after each ramp step."""
+    steps: int = 0
+    percent: float = 0
+    build_id: str = ""
+    deployment_name: str = ""
+
+
+@dataclass
 class SmokeTest:
-    """Input of the rollout gate: how much to exercise, and whether to fail on purpose."""
+    """Input of the rollout gate: how much to exercise, and whether to fail on purpose (at
+    every step, or only at `fail_at_step`)."""
 
     items: int = 3
     fail_with: str | None = None
+    fail_at_step: int | None = None
+    rollout_step: RolloutStep | None = None
+    """Set by the rollout (contract.GATE_STEP_KEY)."""
 
 
 @dataclass
@@ -75,7 +95,8 @@ class ChatActivities:
         messages.append({"role": "user", "content": request.prompt})
         async with httpx.AsyncClient(timeout=CHAT_HTTP_TIMEOUT_SECONDS) as http:
             async with http.stream(
-                    "POST", self._url, headers={"Authorization": f"Bearer {self._api_key}"},
+                    "POST", self._url, headers={"Authorization": f"Bearer {self._api_key}",
+                                                "Accept-Encoding": ACCEPT_ENCODING},
                     json={"model": request.model or self._model, "messages": messages},
             ) as response:
                 status = response.status_code
@@ -94,24 +115,51 @@ class ChatActivities:
             content = None
         if not isinstance(content, str):
             raise ApplicationError("chat API returned an unexpected body",
-                                   type="ChatBadResponse")
+                                   type=ERROR_BAD_RESPONSE)
         return content
 
 
 async def _read_capped(response: httpx.Response) -> bytes:
-    """The body, or a non-retryable error as soon as it is known to exceed MAX_REPLY_BYTES
-    (asking again would pay for the same oversized answer)."""
+    """The body, decoded, or a non-retryable error as soon as it is known to exceed
+    MAX_REPLY_BYTES (asking again would pay for the same oversized answer).
+
+    The raw bytes are decoded here, never asking zlib for more than the cap allows: a 1 MB gzip
+    reply can expand to 1 GiB, and httpx's own decoder expands each network chunk in full.
+    """
     too_large = ApplicationError(f"chat API reply is larger than {MAX_REPLY_BYTES} bytes, "
                                  "more than a Temporal result may hold", type=ERROR_TOO_LARGE,
                                  non_retryable=True)
     declared = response.headers.get("Content-Length", "")
     if declared.isdigit() and int(declared) > MAX_REPLY_BYTES:
         raise too_large
+    encoding = response.headers.get("Content-Encoding", "identity").strip().lower()
+    if encoding in ("", "identity"):
+        decoder = None
+    elif encoding in ("gzip", "x-gzip", "deflate"):
+        decoder = zlib.decompressobj(zlib.MAX_WBITS | 32)  # gzip or zlib header
+    else:
+        raise ApplicationError(f"chat API reply has Content-Encoding {encoding[:40]!r}, which "
+                               f"was not asked for ({ACCEPT_ENCODING})",
+                               type=ERROR_BAD_RESPONSE, non_retryable=True)
     body = bytearray()
-    async for chunk in response.aiter_bytes():
-        body += chunk
-        if len(body) > MAX_REPLY_BYTES:
-            raise too_large
+    try:
+        async for chunk in response.aiter_raw():
+            while chunk:
+                if decoder is None:
+                    body += chunk
+                    chunk = b""
+                else:
+                    body += decoder.decompress(chunk, MAX_REPLY_BYTES + 1 - len(body))
+                    chunk = decoder.unconsumed_tail
+                if len(body) > MAX_REPLY_BYTES:
+                    raise too_large
+        if decoder is not None:
+            body += decoder.flush()  # all input is consumed: at most zlib's window is left
+    except zlib.error:
+        raise ApplicationError(f"chat API reply is not valid {encoding}",
+                               type=ERROR_BAD_RESPONSE) from None
+    if len(body) > MAX_REPLY_BYTES:
+        raise too_large
     return bytes(body)
 
 

@@ -72,8 +72,8 @@ class BatchWorkflow:
 class SmokeTestWorkflow:
     """A rollout gate: run on a new build before it gets traffic (rollout `gateWorkflow`).
 
-    It exercises the build's activities; `fail_with` makes it fail on purpose, so a pipeline
-    can prove that a failing gate stops a rollout.
+    It exercises the build's activities; `fail_with` makes it fail on purpose (at every step,
+    or only at `fail_at_step`), so a pipeline can prove that a failing gate stops a rollout.
     """
 
     @workflow.run
@@ -81,9 +81,10 @@ class SmokeTestWorkflow:
         done = await workflow.execute_activity(
             process_batch, BatchRequest(name="smoke-test", items=test.items),
             start_to_close_timeout=timedelta(seconds=60))
-        if test.fail_with:
+        step = test.rollout_step.step if test.rollout_step else None
+        if test.fail_with and test.fail_at_step in (None, step):
             raise ApplicationError(test.fail_with, type="SmokeTestFailed", non_retryable=True)
-        return f"smoke test passed on this build: {done} items"
+        return f"smoke test passed on this build at step {step}: {done} items"
 
 
 WORKFLOWS = [ChatWorkflow, BatchWorkflow, SmokeTestWorkflow]

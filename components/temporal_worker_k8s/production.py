@@ -17,6 +17,8 @@ from temporal_worker_spec import contract
 
 DNS_PORT = 53
 KEDA_API = "keda.sh/v1alpha1"
+KEDA_PAUSED_REPLICAS = "autoscaling.keda.sh/paused-replicas"
+"""ScaledObject annotation: KEDA scales the target to this count and stops autoscaling it."""
 PROMETHEUS_API = "monitoring.coreos.com/v1"
 # KEDA's Temporal scaler counts both kinds of backlog, as the worker polls both.
 QUEUE_TYPES = "workflow,activity"
@@ -44,9 +46,14 @@ def topology_spread(selector: Mapping[str, str]) -> list[k8s.core.v1.TopologySpr
 
 
 def disruption_budget(selector: Mapping[str, str]) -> k8s.policy.v1.PodDisruptionBudgetSpecArgs:
-    """At most one pod down at a time during voluntary disruptions (drains, upgrades)."""
+    """At most one pod down at a time during voluntary disruptions (drains, upgrades).
+
+    Pods that are not ready may always be evicted: readiness follows Temporal, so during a
+    Temporal outage every pod is unready, and the default policy would then block every drain.
+    """
     return k8s.policy.v1.PodDisruptionBudgetSpecArgs(
-        max_unavailable=1, selector=k8s.meta.v1.LabelSelectorArgs(match_labels=dict(selector)))
+        max_unavailable=1, unhealthy_pod_eviction_policy="AlwaysAllow",
+        selector=k8s.meta.v1.LabelSelectorArgs(match_labels=dict(selector)))
 
 
 def network_policy(selector: Mapping[str, str], *, temporal_port: pulumi.Input[int],

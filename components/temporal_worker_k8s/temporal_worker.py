@@ -17,6 +17,7 @@ import temporal_worker_spec as spec
 from temporal_worker_k8s import pod, production
 from temporal_worker_spec import values as spec_values
 from temporal_worker_spec import contract
+from temporal_worker_spec.settings import KEDA_API_KEY_PRIVATE_CA
 
 PACKAGE = "temporal-worker-k8s"
 TYPE_TOKEN = f"{PACKAGE}:index:TemporalWorker"
@@ -59,7 +60,7 @@ class BuildVersion(TypedDict):
     image: pulumi.Input[str]
     """Its image, pinned by digest."""
     replicas: NotRequired[pulumi.Input[int]]
-    """Its pod count; 0 keeps the Deployment without pods (a drained build waiting for deletion). Default: the replicas input."""
+    """Its pod count; 0 keeps the Deployment without pods (a drained build waiting for deletion; under autoscaling its autoscaler is removed, or paused at 0 with KEDA). Under autoscaling a count here is set once, to wake a build scaled to zero. Default: the replicas input, or the autoscaler's count."""
 
 
 class TemporalWorkerArgs(TypedDict):
@@ -269,15 +270,17 @@ class TemporalWorker(pulumi.ComponentResource):
         reload = pod.reloader_annotations(args.get("secret_env", {})) \
             if settings["reloader"] else {}
         # Runs and keeps one build's worker pods alive, rolling them on rotated secrets (and,
-        # with the rolling strategy, on a new image).
+        # with the rolling strategy, on a new image). An autoscaler owns the count: a value
+        # here would fight it on every update, unless it is a build's own count (its scale-down
+        # to 0, or the wake-up of a rollback).
         return k8s.apps.v1.Deployment(
             f"{name}{build.suffix}-deployment",
             metadata=k8s.meta.v1.ObjectMetaArgs(name=f"{name}{build.suffix}",
                                                 namespace=namespace, labels=own_labels,
                                                 annotations=reload or None),
             spec=k8s.apps.v1.DeploymentSpecArgs(
-                # An autoscaler owns the count; a value here would fight it on every update.
-                replicas=None if autoscaled else build.replicas,
+                replicas=(build.replicas if build.own_count else None) if autoscaled
+                else build.replicas,
                 selector=k8s.meta.v1.LabelSelectorArgs(match_labels=own_selector),
                 strategy=k8s.apps.v1.DeploymentStrategyArgs(
                     type="RollingUpdate",
@@ -332,6 +335,10 @@ class TemporalWorker(pulumi.ComponentResource):
                 metadata=metadata(), spec=production.pod_monitor(selector), opts=child)
         for build, deployment in zip(settings["builds"], deployments):
             target = deployment.metadata.name
+            if autoscaling == "hpa" and build.scaled_down:
+                # No HPA while a drained build sits at 0 pods: with the Deployment at 0 the
+                # HPA would be disabled anyway, and it cannot be paused.
+                continue
             if autoscaling == "hpa":
                 # Scales the worker on CPU where KEDA is not installed.
                 k8s.autoscaling.v2.HorizontalPodAutoscaler(
@@ -367,10 +374,15 @@ class TemporalWorker(pulumi.ComponentResource):
             # Counts only this build's backlog, so each version scales on its own work.
             trigger.update(workerDeploymentName=temporal_deployment,
                            workerDeploymentBuildId=build.build_id)
+        scaled_metadata = metadata(deployment)
+        if build.scaled_down:
+            # Paused at 0 pods while a drained build waits for deletion: KEDA would otherwise
+            # scale it back up to minReplicas.
+            scaled_metadata.annotations = {production.KEDA_PAUSED_REPLICAS: "0"}
         # Scales the worker on the Temporal task queue's backlog.
         k8s.apiextensions.CustomResource(
             f"{name}{build.suffix}-scaled-object", api_version=production.KEDA_API,
-            kind="ScaledObject", metadata=metadata(deployment), spec=production.scaled_object(
+            kind="ScaledObject", metadata=scaled_metadata, spec=production.scaled_object(
                 deployment, minimum=settings["minReplicas"], maximum=settings["maxReplicas"],
                 authentication=auth_name, trigger=trigger),
             opts=child)
@@ -422,6 +434,10 @@ def _checked_settings(args: TemporalWorkerArgs) -> dict[str, Any]:
     clash = set(args.get("labels", {})) & set(pod.selector_labels("", "", ""))
     for label in sorted(clash):
         raise ValueError(f"labels: {label} is set by the component")
+    if resolved["autoscaling"] == "keda" and args.get("temporal_api_key") \
+            and args.get("server_ca_secret_name") and not args.get("tls_secret_name"):
+        raise ValueError(spec.Invalid("autoscaling", KEDA_API_KEY_PRIVATE_CA).message(
+            lambda n: _KEDA_INPUTS.get(n, spec.BY_NAME[n].python_name)))
     pod.pod_spec_fields(args.get("pod_spec", {}), _taken_pod_fields(resolved))
     resolved["builds"] = _builds(args, resolved)
     return resolved
@@ -435,6 +451,13 @@ class _Build:
     """None with the rolling strategy (no worker versioning)."""
     image: pulumi.Input[str]
     replicas: pulumi.Input[int]
+    own_count: bool = False
+    """The count was given for this build (an older version), not taken from the inputs."""
+
+    @property
+    def scaled_down(self) -> bool:
+        """A drained build kept at 0 pods until its Deployment goes."""
+        return self.own_count and isinstance(self.replicas, int) and self.replicas == 0
 
     @property
     def suffix(self) -> str:
@@ -457,7 +480,8 @@ def _builds(args: TemporalWorkerArgs, settings: Mapping[str, Any]) -> list[_Buil
             raise ValueError(f"versions[{index}].buildId: {older} is listed twice (or is the "
                              "new build)")
         builds.append(_Build(older, version["image"],
-                             version.get("replicas", settings["replicas"])))
+                             version.get("replicas", settings["replicas"]),
+                             own_count="replicas" in version))
     return builds
 
 
@@ -474,6 +498,10 @@ def _checked_build_id(where: str, build_id: Any) -> str:
         return BUILD_ID_KIND.parse(build_id if isinstance(build_id, str) else repr(build_id))
     except ValueError as err:
         raise ValueError(f"{where}: {err}") from None
+
+
+_KEDA_INPUTS = {"tlsServerCa": "server_ca_secret_name", "tlsCert": "tls_secret_name"}
+"""Spec settings the component takes under other input names (a Secret, not the PEM)."""
 
 
 def _taken_pod_fields(settings: Mapping[str, Any]) -> frozenset[str]:

@@ -52,6 +52,11 @@ RUN_AS_GID = 10001
 WRITABLE_DIR = "/tmp"  # the only writable path under readOnlyRootFilesystem
 ENTRYPOINT = ("python", "-m", "worker")
 
+# --- Rollout gate ------------------------------------------------------------------------------
+# The rollout adds this key to the gate workflow's input object: which step it checks (step 0
+# before any traffic, then 1..steps after each ramp step) and at what percentage.
+GATE_STEP_KEY = "rollout_step"
+
 # --- Shutdown ----------------------------------------------------------------------------------
 # Kubernetes waits this much longer than the worker's drain budget before SIGKILL, for
 # connection teardown and exit.

@@ -185,17 +185,45 @@ ROLLOUT_STRATEGY = Setting(
     "(a Deployment per build, Temporal Worker Versioning).",
     kinds.choice("rolling", "allAtOnce", "progressive"), ROLLOUT, default="rolling", arg=True)
 RAMP_STEPS = Setting(
-    "rampSteps", "progressive: percentages of new workflows sent to the new build before it "
-    "becomes Current.", kinds.percentages(), ROLLOUT, default=[10, 50])
+    "rampSteps", "progressive: the ramp before the new build becomes Current: increasing "
+    "percentages of new workflows, each a number (held for rampPause) or "
+    '{"percent": 10, "pause": "15m"}.', kinds.ramp_steps(), ROLLOUT, default=[10, 50])
 RAMP_PAUSE = Setting(
-    "rampPause", "progressive: how long each ramp step lasts.", kinds.duration(86400), ROLLOUT,
-    default=300)
+    "rampPause", "progressive: how long a ramp step without a pause of its own lasts.",
+    kinds.duration(86400), ROLLOUT, default=300)
 GATE_WORKFLOW = Setting(
-    "gateWorkflow", "Workflow type run once on a new build before it gets any traffic; if it "
-    "fails, the rollout stops and the old build stays Current.", kinds.string(max_length=200),
-    ROLLOUT)
+    "gateWorkflow", "Workflow type run on a new build before it gets traffic and after every "
+    "ramp step; if it fails, the ramp is removed, the old build keeps all traffic and the "
+    "update fails.", kinds.string(max_length=200), ROLLOUT)
 GATE_INPUT = Setting(
-    "gateInput", "JSON argument of the gate workflow.", kinds.json_text(), ROLLOUT)
+    "gateInput", f"JSON object the gate workflow gets, with `{contract.GATE_STEP_KEY}` added "
+    "(which step it checks).", kinds.json_object(), ROLLOUT)
+GATE_TIMEOUT = Setting(
+    "gateTimeout", "How long one run of the gate workflow may take before it counts as failed.",
+    kinds.duration(86400), ROLLOUT, default=600)
+ROLLOUT_TIMEOUT = Setting(
+    "rolloutTimeout", "Longest a versioned rollout may hold the update (pollers, gates, ramp "
+    "pauses); a plan that could take longer is refused at preview.", kinds.duration(86400),
+    ROLLOUT, default=3600)
+ROLLOUT_SIGNING_KEY = Setting(
+    "rolloutSigningKey", "Secret key (32+ characters) the rollout signs each build's image "
+    "record in Temporal with; only images it signed are deployed again. Required with a "
+    "versioned rollout.", kinds.signing_key(), ROLLOUT, secret=True)
+ROLLOUT_PREVIOUS_SIGNING_KEY = Setting(
+    "rolloutPreviousSigningKey", "The signing key before a rotation: records it signed are "
+    "still trusted, and signed again with rolloutSigningKey.", kinds.signing_key(), ROLLOUT,
+    secret=True)
+ROLLOUT_ADOPT = Setting(
+    "rolloutAdopt", "JSON object build ID -> image pinned by digest: trust these images for "
+    "builds whose record in Temporal is unsigned (written by 1.x) or cannot be verified, and "
+    "sign them again.", kinds.build_images(), ROLLOUT)
+ROLLOUT_TAKE_OVER = Setting(
+    "rolloutTakeOver", "Take the Worker Deployment's manager identity from whoever holds it "
+    "(a person or another tool) instead of stopping.", kinds.boolean(), ROLLOUT, default=False)
+MAX_VERSIONS = Setting(
+    "maxVersions", "Temporal's cap on versions per Worker Deployment (the server's "
+    "matching.maxVersionsInDeployment, 100 unless changed); a rollout that would need more is "
+    "refused at preview.", kinds.integer(2, 10000), ROLLOUT, default=100)
 SUNSET_SCALEDOWN_DELAY = Setting(
     "sunsetScaledownDelay", "How long a drained build keeps its pods before they go to zero.",
     kinds.duration(90 * 86400), ROLLOUT, default=3600)
@@ -417,10 +445,42 @@ def _reachable_for_rollouts(values: Mapping[str, Any]) -> None:
 
 def _versioned_only(values: Mapping[str, Any]) -> None:
     if values["rollout"] == "rolling":
-        for name in ("gateWorkflow", "currentBuildId"):
+        for name in ("gateWorkflow", "currentBuildId", "rolloutAdopt"):
             if values.get(name) is not None:
                 raise Invalid(name, "needs {rollout} allAtOnce or progressive (worker "
                                     "versioning); rolling has no builds to choose between")
+
+
+def _versioned_needs_signing_key(values: Mapping[str, Any]) -> None:
+    if values["rollout"] != "rolling" and values.get("rolloutSigningKey") is None:
+        raise Invalid("rolloutSigningKey", "required with {rollout} allAtOnce or progressive: "
+                                           "the rollout signs each build's image record with "
+                                           "it, so a namespace writer cannot choose what is "
+                                           "deployed; create one with `openssl rand -base64 32 "
+                                           "| pulumi config set --secret rolloutSigningKey`")
+
+
+def _previous_key_differs(values: Mapping[str, Any]) -> None:
+    previous = values.get("rolloutPreviousSigningKey")
+    if previous is not None and previous == values.get("rolloutSigningKey"):
+        raise Invalid("rolloutPreviousSigningKey", "is the same as {rolloutSigningKey}; set it "
+                                                   "to the key used before the rotation")
+
+
+def _keda_api_key_needs_public_ca(values: Mapping[str, Any]) -> None:
+    if (values["autoscaling"] == "keda" and values.get("temporalApiKey") is not None
+            and values.get("tlsServerCa") is not None and values.get("tlsCert") is None):
+        raise Invalid("autoscaling", KEDA_API_KEY_PRIVATE_CA)
+
+
+KEDA_API_KEY_PRIVATE_CA = (
+    "keda cannot scale a worker that uses {temporalApiKey} with a private {tlsServerCa} and no "
+    "{tlsCert}: KEDA's Temporal scaler uses a CA only together with a client certificate and "
+    "key, so with an API key alone it checks the server against the system roots and its TLS "
+    "fails; add mTLS ({tlsCert} and its key), use a server certificate from a public CA, or "
+    "autoscaling hpa")
+"""Why `autoscaling: keda` is refused with an API key and a private server CA but no client
+certificate (the component raises it too, naming its own inputs)."""
 
 
 def _scaling_bounds(values: Mapping[str, Any]) -> None:
@@ -447,11 +507,19 @@ RULES: tuple[Rule, ...] = (
          "`sunsetDeleteDelay` is at least `sunsetScaledownDelay`."),
     Rule(("devServer", "rollout"), _reachable_for_rollouts,
          "A versioned `rollout` needs a Temporal the program can reach (not `devServer`)."),
-    Rule(("rollout", "gateWorkflow", "currentBuildId"), _versioned_only,
-         "`gateWorkflow` and `currentBuildId` need a versioned `rollout`."),
     Rule(("imagePullSecret", "registryUsername"), _one_pull_secret,
          "`imagePullSecret` or `registryUsername`: the stack makes the pull Secret from the "
          "latter."),
+    Rule(("rollout", "rolloutSigningKey"), _versioned_needs_signing_key,
+         "A versioned `rollout` needs `rolloutSigningKey`."),
+    Rule(("rolloutSigningKey", "rolloutPreviousSigningKey"), _previous_key_differs,
+         "`rolloutPreviousSigningKey` differs from `rolloutSigningKey`."),
+    Rule(("rollout", "gateWorkflow", "currentBuildId", "rolloutAdopt"), _versioned_only,
+         "`gateWorkflow`, `currentBuildId` and `rolloutAdopt` need a versioned `rollout`."),
+    Rule(("autoscaling", "temporalApiKey", "tlsServerCa", "tlsCert"),
+         _keda_api_key_needs_public_ca,
+         "`autoscaling` keda is refused with `temporalApiKey` and a private `tlsServerCa` but "
+         "no `tlsCert` (KEDA uses a CA only with a client certificate)."),
     Rule(("minReplicas", "maxReplicas", "autoscaling"), _scaling_bounds,
          "`minReplicas` is at most `maxReplicas`; 0 only with `autoscaling` keda."),
     Rule(("temporalApiKey", "tls"), _api_key_needs_tls("temporalApiKey"),

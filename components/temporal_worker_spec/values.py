@@ -45,6 +45,48 @@ _DIGEST = re.compile(r"sha256:[0-9a-f]{64}", re.ASCII)
 _DIGEST_REFERENCE = re.compile(r"[^@\s]+@sha256:(?P<hex>[0-9a-f]{64})", re.ASCII)
 _PLATFORM = re.compile(r"[a-z0-9_]+/[a-z0-9_]+(?:/[a-z0-9_]+)?", re.ASCII)
 _BOOLEANS = {"true": True, "1": True, "false": False, "0": False}
+QUOTE_LIMIT = 80
+"""Most characters of a value an error message repeats; a 300 KB value is cut, not echoed."""
+MAX_JSON_DEPTH = 32
+"""Most levels of nested arrays and objects a JSON setting may have (deeper input would hit
+Python's recursion limit in the parser, or in whatever reads the value next)."""
+
+
+def shorten(text: str) -> str:
+    """`text` as is, or its start and `...` when longer than QUOTE_LIMIT."""
+    return text if len(text) <= QUOTE_LIMIT else f"{text[:QUOTE_LIMIT - 3]}..."
+
+
+def quoted(value: Any) -> str:
+    """`repr(value)` for an error message, cut after QUOTE_LIMIT characters (with the length
+    of a cut string), so a message never repeats a huge value."""
+    text = repr(value)
+    if len(text) <= QUOTE_LIMIT:
+        return text
+    size = f" ({len(value)} characters)" if isinstance(value, str) else ""
+    return f"{shorten(text)}{size}"
+
+
+def load_json(text: str, problem: str) -> Any:
+    """`json.loads(text)`; ValueError(`problem`) when it is not JSON, and a ValueError saying
+    so when arrays and objects nest deeper than MAX_JSON_DEPTH."""
+    too_deep = (f"nests arrays or objects more than {MAX_JSON_DEPTH} levels deep; at most "
+                f"{MAX_JSON_DEPTH} are allowed")
+    try:
+        value = json.loads(text)
+    except RecursionError:
+        raise ValueError(too_deep) from None
+    except ValueError:
+        raise ValueError(problem) from None
+    todo = [(value, 1)]
+    while todo:
+        item, depth = todo.pop()
+        if isinstance(item, (dict, list)):
+            if depth > MAX_JSON_DEPTH:
+                raise ValueError(too_deep)
+            todo += [(child, depth + 1)
+                     for child in (item.values() if isinstance(item, dict) else item)]
+    return value
 
 
 @dataclass(frozen=True)
@@ -111,7 +153,7 @@ def worker_deployment_name() -> Kind:
         value = name.parse(text)
         if "." in value:
             raise ValueError(f"must not contain '.' (Temporal joins a Worker Deployment name and "
-                             f"a build ID with it), got {value!r}")
+                             f"a build ID with it), got {quoted(value)}")
         return value
     return Kind("string", "name without '.' (1-1000 characters)", parse)
 
@@ -121,7 +163,7 @@ def integer(minimum: int, maximum: int) -> Kind:
     def parse(text: str) -> int:
         value = text.strip()
         if not _INTEGER.fullmatch(value):
-            raise ValueError(f"must be an integer, got {text!r}")
+            raise ValueError(f"must be an integer, got {quoted(text)}")
         number = int(value)
         if not minimum <= number <= maximum:
             raise ValueError(f"must be between {minimum} and {maximum}, got {number}")
@@ -134,7 +176,7 @@ def boolean() -> Kind:
     def parse(text: str) -> bool:
         value = text.strip().lower()
         if value not in _BOOLEANS:
-            raise ValueError(f"must be true or false, got {text!r}")
+            raise ValueError(f"must be true or false, got {quoted(text)}")
         return _BOOLEANS[value]
     return Kind("boolean", "boolean", parse)
 
@@ -146,7 +188,7 @@ def choice(*options: str) -> Kind:
     def parse(text: str) -> str:
         value = by_folded.get(text.strip().casefold())
         if value is None:
-            raise ValueError(f"must be one of {', '.join(options)}, got {text!r}")
+            raise ValueError(f"must be one of {', '.join(options)}, got {quoted(text)}")
         return value
     return Kind("string", ", ".join(f"`{o}`" for o in options), parse)
 
@@ -161,12 +203,12 @@ def hostname(text: str) -> str:
             pass
         else:
             if getattr(address, "scope_id", None):
-                raise ValueError(f"{value!r} has an IPv6 zone, which TLS and gRPC cannot use")
+                raise ValueError(f"{quoted(value)} has an IPv6 zone, which TLS and gRPC cannot use")
             return value
     labels = value.rstrip(".").split(".")
     if (not value.isascii() or len(value) > 253
             or not all(_HOST_LABEL.fullmatch(label) for label in labels)):
-        raise ValueError(f"{value!r} is not a valid host name")
+        raise ValueError(f"{quoted(value)} is not a valid host name")
     return value
 
 
@@ -177,7 +219,7 @@ def host_port() -> Kind:
         match = re.fullmatch(r"\[(?P<ip6>[^\]]+)\]:(?P<port>[0-9]{1,5})"
                              r"|(?P<host>[^:\[\]]+):(?P<port2>[0-9]{1,5})", value, re.ASCII)
         if not match:
-            raise ValueError(f"{value!r} is not host:port (e.g. ns.acct.tmprl.cloud:7233)")
+            raise ValueError(f"{quoted(value)} is not host:port (e.g. ns.acct.tmprl.cloud:7233)")
         port = int(match["port"] or match["port2"])
         if not 1 <= port <= 65535:
             raise ValueError(f"port {port} is out of range 1-65535")
@@ -185,9 +227,9 @@ def host_port() -> Kind:
             try:
                 address = ipaddress.IPv6Address(match["ip6"])
             except ValueError:
-                raise ValueError(f"{value!r} has an invalid IPv6 address") from None
+                raise ValueError(f"{quoted(value)} has an invalid IPv6 address") from None
             if address.scope_id:
-                raise ValueError(f"{value!r} has an IPv6 zone, which TLS and gRPC cannot use")
+                raise ValueError(f"{quoted(value)} has an IPv6 zone, which TLS and gRPC cannot use")
         else:
             hostname(match["host"])
         return value
@@ -203,17 +245,17 @@ def url() -> Kind:
     def parse(text: str) -> str:
         value = _plain(text)
         if any(c.isspace() for c in value):
-            raise ValueError(f"{value!r} contains whitespace")
+            raise ValueError(f"{quoted(value)} contains whitespace")
         parts = urllib.parse.urlsplit(value)
         if parts.scheme not in ("http", "https") or not parts.hostname:
-            raise ValueError(f"{value!r} is not an http:// or https:// URL")
+            raise ValueError(f"{quoted(value)} is not an http:// or https:// URL")
         if parts.username or parts.password:
             raise ValueError("must not contain credentials; use the secret API key setting")
         hostname(parts.hostname)
         try:
             parts.port
         except ValueError:
-            raise ValueError(f"{value!r} has an invalid port") from None
+            raise ValueError(f"{quoted(value)} has an invalid port") from None
         return value.rstrip("/")
     return Kind("string", "URL", parse)
 
@@ -222,11 +264,11 @@ def parse_quantity(text: str) -> Decimal:
     """Value of a Kubernetes resource quantity (`500m`, `100Mi`, `1e3`); ValueError if invalid."""
     match = _QUANTITY.fullmatch(text)
     if not match:
-        raise ValueError(f"{text!r} is not a Kubernetes quantity (e.g. 500m, 1, 256Mi)")
+        raise ValueError(f"{quoted(text)} is not a Kubernetes quantity (e.g. 500m, 1, 256Mi)")
     try:
         number = Decimal(match["number"])
     except InvalidOperation:
-        raise ValueError(f"{text!r} is not a Kubernetes quantity") from None
+        raise ValueError(f"{quoted(text)} is not a Kubernetes quantity") from None
     suffix = match["suffix"] or ""
     if suffix in _BINARY_SUFFIX:
         value = number * (Decimal(1024) ** _BINARY_SUFFIX[suffix])
@@ -235,7 +277,7 @@ def parse_quantity(text: str) -> Decimal:
     else:
         value = number.scaleb(int(suffix[1:]))
     if value > _QUANTITY_MAX:
-        raise ValueError(f"{text!r} is larger than Kubernetes can store")
+        raise ValueError(f"{quoted(text)} is larger than Kubernetes can store")
     return value
 
 
@@ -252,10 +294,10 @@ def k8s_namespace() -> Kind:
     def parse(text: str) -> str:
         value = _plain(text)
         if not _DNS1123_LABEL.fullmatch(value):
-            raise ValueError(f"{value!r} is not a DNS-1123 label (lowercase letters, digits, "
+            raise ValueError(f"{quoted(value)} is not a DNS-1123 label (lowercase letters, digits, "
                              "'-', at most 63)")
         if value == "default" or value.startswith("kube-"):
-            raise ValueError(f"{value!r} is a system namespace; use a dedicated one")
+            raise ValueError(f"{quoted(value)} is a system namespace; use a dedicated one")
         return value
     return Kind("string", "DNS-1123 label", parse)
 
@@ -265,7 +307,7 @@ def pattern(regex: re.Pattern[str], label: str, problem: str) -> Kind:
     def parse(text: str) -> str:
         value = _plain(text)
         if not regex.fullmatch(value):
-            raise ValueError(f"{value!r} {problem}")
+            raise ValueError(f"{quoted(value)} {problem}")
         return value
     return Kind("string", label, parse)
 
@@ -291,12 +333,12 @@ def image_reference() -> Kind:
         try:
             image_repository().parse(repository)
         except ValueError:
-            raise ValueError(f"{value!r} is not an image reference "
+            raise ValueError(f"{quoted(value)} is not an image reference "
                              "(repository[:tag][@sha256:...])") from None
         if tag and not _TAG.fullmatch(tag):
-            raise ValueError(f"{value!r} has an invalid tag")
+            raise ValueError(f"{quoted(value)} has an invalid tag")
         if digest and not _DIGEST.fullmatch(digest):
-            raise ValueError(f"{value!r} has an invalid digest")
+            raise ValueError(f"{quoted(value)} has an invalid digest")
         return value
     return Kind("string", "image", parse)
 
@@ -329,17 +371,14 @@ def env_map(reserved: Callable[[], Collection[str]]) -> Kind:
     Values lose surrounding whitespace, as tokens do; `reserved()` names may not be used.
     """
     def parse(text: str) -> dict[str, str]:
-        try:
-            value = json.loads(text)
-        except ValueError:
-            raise ValueError("must be a JSON object of NAME -> string") from None
+        value = load_json(text, "must be a JSON object of NAME -> string")
         if not isinstance(value, dict):
             raise ValueError("must be a JSON object of NAME -> string")
         result = {}
         taken = set(reserved())
         for name, item in value.items():
             if not _ENV_NAME.fullmatch(name):
-                raise ValueError(f"{name!r} is not a valid environment variable name")
+                raise ValueError(f"{quoted(name)} is not a valid environment variable name")
             if name in taken:
                 raise ValueError(f"{name} is set by the component; use its own setting")
             if isinstance(item, bool):
@@ -347,9 +386,9 @@ def env_map(reserved: Callable[[], Collection[str]]) -> Kind:
             elif isinstance(item, (int, float)):
                 item = str(item)
             if not isinstance(item, str) or not item.strip():
-                raise ValueError(f"the value of {name} must be a non-empty string")
+                raise ValueError(f"the value of {shorten(name)} must be a non-empty string")
             if "\x00" in item:
-                raise ValueError(f"the value of {name} contains a NUL character")
+                raise ValueError(f"the value of {shorten(name)} contains a NUL character")
             result[name] = item.strip()
         return dict(sorted(result.items()))
     return Kind("object", "object", parse)
@@ -358,22 +397,19 @@ def env_map(reserved: Callable[[], Collection[str]]) -> Kind:
 def json_list(item: Kind, label: str, max_items: int = 64) -> Kind:
     """A JSON array (`[443, 8443]`) of values that `item` accepts, without duplicates."""
     def parse(text: str) -> list:
-        try:
-            value = json.loads(text)
-        except ValueError:
-            raise ValueError(f"must be a JSON array, e.g. {label}") from None
+        value = load_json(text, f"must be a JSON array, e.g. {label}")
         if not isinstance(value, list) or len(value) > max_items:
             raise ValueError(f"must be a JSON array of at most {max_items} items, e.g. {label}")
         items = []
         for element in value:
             if isinstance(element, bool) or not isinstance(element, (int, str)):
-                raise ValueError(f"{element!r} is not a valid item, e.g. {label}")
+                raise ValueError(f"{quoted(element)} is not a valid item, e.g. {label}")
             try:
                 parsed = item.parse(str(element))
             except ValueError as err:
-                raise ValueError(f"item {element!r}: {err}") from None
+                raise ValueError(f"item {quoted(element)}: {err}") from None
             if parsed in items:
-                raise ValueError(f"lists {element!r} twice")
+                raise ValueError(f"lists {quoted(element)} twice")
             items.append(parsed)
         return items
     return Kind("array", f"list ({label})", parse, items=item.type)
@@ -388,7 +424,7 @@ def duration(maximum_seconds: int) -> Kind:
     def parse(text: str) -> int:
         match = _DURATION.fullmatch(text.strip())
         if not match:
-            raise ValueError(f"must be a duration such as 30m, 1h or 2d, got {text!r}")
+            raise ValueError(f"must be a duration such as 30m, 1h or 2d, got {quoted(text)}")
         seconds = int(match["number"]) * _UNITS[match["unit"]]
         if seconds > maximum_seconds:
             raise ValueError(f"must be at most {maximum_seconds} seconds, got {seconds}")
@@ -403,27 +439,116 @@ def duration(maximum_seconds: int) -> Kind:
     return Kind("string", "duration (`30m`, `1h`, `2d`)", parse, render=render)
 
 
-def percentages() -> Kind:
-    """Increasing ramp percentages between 1 and 99, e.g. `[10, 50]`."""
-    steps = json_list(integer(1, 99), "[10, 50]", max_items=20)
+def ramp_steps(max_steps: int = 20) -> Kind:
+    """Progressive ramp steps: a JSON array of increasing percentages 1-99, each a number (held
+    for the default pause) or `{"percent": 10, "pause": "15m"}` (held for its own pause).
+
+    The value keeps the form it was written in (numbers stay numbers; an object's pause is in
+    seconds); `ramp_schedule` turns it into (percent, pause) pairs.
+    """
+    percent, pause = integer(1, 99), duration(86400)
+
+    def step(element: Any) -> Any:
+        if isinstance(element, bool):
+            raise ValueError(f"{element!r} is not a percentage")
+        if isinstance(element, (int, str)):
+            return percent.parse(str(element))
+        if not isinstance(element, dict) or set(element) - {"percent", "pause"} \
+                or "percent" not in element:
+            raise ValueError(f"{quoted(element)} is not a percentage or "
+                             '{"percent": 10, "pause": "15m"}')
+        value = element["percent"]
+        if isinstance(value, bool) or not isinstance(value, (int, str)):
+            raise ValueError(f"percent {quoted(value)} is not a whole number")
+        parsed = {"percent": percent.parse(str(value))}
+        if element.get("pause") is not None:
+            if isinstance(element["pause"], bool):
+                raise ValueError(f"pause {element['pause']!r} is not a duration")
+            parsed["pause"] = pause.parse(str(element["pause"]))
+        return parsed
 
     def parse(text: str) -> list:
-        value = steps.parse(text)
-        if value != sorted(value):
-            raise ValueError(f"must increase, got {value}")
-        return value
-    return Kind("array", steps.label, parse, items="integer")
+        value = load_json(text, 'must be a JSON array, e.g. [10, 50] or '
+                                '[{"percent": 10, "pause": "15m"}, 50]')
+        if not isinstance(value, list) or not 1 <= len(value) <= max_steps:
+            raise ValueError(f"must be a JSON array of 1 to {max_steps} steps, e.g. [10, 50]")
+        steps = []
+        for index, element in enumerate(value):
+            try:
+                steps.append(step(element))
+            except ValueError as err:
+                raise ValueError(f"step {index + 1}: {err}") from None
+        percents = [s["percent"] if isinstance(s, dict) else s for s in steps]
+        if any(b <= a for a, b in zip(percents, percents[1:])):
+            raise ValueError(f"percentages must increase, got {percents}")
+        return steps
+    return Kind("array", "ramp steps", parse)
+
+
+def ramp_schedule(steps: list, default_pause: int) -> list[tuple[int, int]]:
+    """(percent, pause seconds) of each step of a `ramp_steps` value."""
+    return [(s["percent"], s.get("pause", default_pause)) if isinstance(s, dict)
+            else (s, default_pause) for s in steps]
 
 
 def json_text() -> Kind:
     """Any JSON value, kept as its text."""
     def parse(text: str) -> str:
-        try:
-            json.loads(text)
-        except ValueError:
-            raise ValueError("must be JSON") from None
+        load_json(text, "must be JSON")
         return text.strip()
     return Kind("string", "JSON", parse)
+
+
+def json_object(max_length: int = 65536) -> Kind:
+    """A JSON object, kept as its text."""
+    def parse(text: str) -> str:
+        if len(text) > max_length:
+            raise ValueError(f"is {len(text)} characters long; at most {max_length} are allowed")
+        value = load_json(text, "must be a JSON object, e.g. {\"items\": 3}")
+        if not isinstance(value, dict):
+            raise ValueError(f"must be a JSON object, e.g. {{\"items\": 3}}, got {quoted(value)}")
+        return text.strip()
+    return Kind("string", "JSON object", parse)
+
+
+def signing_key(min_length: int = 32) -> Kind:
+    """A secret key for HMAC signatures: a token of at least `min_length` characters."""
+    secret = token()
+
+    def parse(text: str) -> str:
+        value = secret.parse(text)
+        if len(value) < min_length:
+            raise ValueError(f"must be at least {min_length} characters long (e.g. the output "
+                             f"of `openssl rand -base64 32`), got {len(value)}")
+        return value
+    return Kind("string", "secret key", parse)
+
+
+def build_images(max_items: int = 100) -> Kind:
+    """A JSON object of build ID -> image pinned by digest (`repo@sha256:...`)."""
+    ids, image = build_id(), image_reference()
+
+    def parse(text: str) -> dict[str, str]:
+        value = load_json(text, 'must be a JSON object of build ID -> image, e.g. '
+                                '{"v1-2-3": "registry.example.com/worker@sha256:..."}')
+        if not isinstance(value, dict) or len(value) > max_items:
+            raise ValueError(f"must be a JSON object of at most {max_items} build ID -> image")
+        result = {}
+        for build, ref in value.items():
+            try:
+                parsed = ids.parse(build)
+            except ValueError as err:
+                raise ValueError(f"key {quoted(build)}: {err}") from None
+            if not isinstance(ref, str):
+                raise ValueError(f"the image of {parsed} must be a string")
+            try:
+                result[parsed] = image.parse(ref)
+                build_id_of(result[parsed])
+            except ValueError:
+                raise ValueError(f"the image of {parsed} must be an image pinned by digest "
+                                 "(repository@sha256:<64 hex digits>)") from None
+        return dict(sorted(result.items()))
+    return Kind("object", "object", parse)
 
 
 def ports() -> Kind:
@@ -446,7 +571,7 @@ def build_id_of(image: str) -> str:
     Kubernetes label value. ValueError if the image is not pinned by digest."""
     match = _DIGEST_REFERENCE.fullmatch(image) if isinstance(image, str) else None
     if not match:
-        raise ValueError(f"image {image!r} is not pinned by digest: expected "
+        raise ValueError(f"image {quoted(image)} is not pinned by digest: expected "
                          "REPOSITORY@sha256:<64 lowercase hex digits>")
     return f"sha256-{match['hex'][:32]}"
 

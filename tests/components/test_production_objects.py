@@ -103,6 +103,30 @@ def test_the_disruption_budget_selects_exactly_the_pods():
     assert pdb["selector"]["matchLabels"].items() <= pod_labels(run).items()
 
 
+def test_the_disruption_budget_never_blocks_a_drain_while_temporal_is_down():
+    # Readiness follows Temporal: in an outage every pod is unready, and the default policy
+    # (IfHealthyBudget) would then allow no eviction at all.
+    assert build(replicas=3).one(PDB).get("spec")["unhealthyPodEvictionPolicy"] == "AlwaysAllow"
+
+
+def test_keda_with_an_api_key_and_a_private_ca_but_no_client_cert_is_refused():
+    with pytest.raises(ValueError) as caught:
+        build(autoscaling="keda", temporal_api_key={"name": "billing-temporal", "key": "k"},
+              server_ca_secret_name="billing-ca")
+    message = str(caught.value)
+    assert message.startswith("TemporalWorker billing: autoscaling: keda cannot scale a worker "
+                              "that uses temporal_api_key with a private server_ca_secret_name "
+                              "and no tls_secret_name: KEDA's Temporal scaler uses a CA only "
+                              "together with a client certificate"), message
+    assert caught.value.registered_resources == ()
+    # With the client certificate KEDA uses the CA; without the CA it trusts the system roots.
+    build(autoscaling="keda", temporal_api_key={"name": "billing-temporal", "key": "k"},
+          server_ca_secret_name="billing-ca", tls_secret_name="billing-cert")
+    build(autoscaling="keda", temporal_api_key={"name": "billing-temporal", "key": "k"})
+    build(autoscaling="hpa", temporal_api_key={"name": "billing-temporal", "key": "k"},
+          server_ca_secret_name="billing-ca")
+
+
 def test_a_single_pod_gets_no_budget_and_a_warning():
     run = build(replicas=1)
     assert run.of_type(PDB) == []

@@ -7,7 +7,9 @@ import pytest
 
 import temporal_worker_spec.settings as spec
 from temporal_worker_k8s import TemporalWorker
-from tests.program.helpers import DEPLOYMENT, NETWORK_POLICY, PDB, SCALED_OBJECT, env_of
+from temporal_worker_k8s.production import KEDA_PAUSED_REPLICAS
+from tests.program.helpers import (DEPLOYMENT, HPA, NETWORK_POLICY, PDB, SCALED_OBJECT,
+                                   env_of)
 from tools.mockstack import StackRun, run_program
 
 REPOSITORY = "registry.example.com/team/worker"
@@ -66,6 +68,33 @@ def test_with_keda_each_build_scales_on_its_own_versions_backlog():
         assert triggers[name]["workerDeploymentName"] == "payments/billing"
         assert triggers[name]["workerDeploymentBuildId"] == build_id
     assert all("replicas" not in d.get("spec") for d in run.of_type(DEPLOYMENT))
+
+
+@pytest.mark.parametrize("autoscaling", ["keda", "hpa"])
+def test_under_autoscaling_a_build_scaled_to_zero_has_no_pods_and_no_active_autoscaler(
+        autoscaling):
+    run = build(build_id="v2", autoscaling=autoscaling, versions=[
+        {"build_id": "v1", "image": OLD}, {"build_id": "v0", "image": DRAINED, "replicas": 0}])
+    found = deployments(run)
+    assert found["billing-v0"].get("spec", "replicas") == 0
+    assert "replicas" not in found["billing-v2"].get("spec")
+    assert "replicas" not in found["billing-v1"].get("spec")
+    if autoscaling == "hpa":
+        assert {h.get("spec", "scaleTargetRef", "name") for h in run.of_type(HPA)} == {
+            "billing-v2", "billing-v1"}
+    else:
+        scaled = {o.get("spec", "scaleTargetRef", "name"): o for o in run.of_type(SCALED_OBJECT)}
+        assert set(scaled) == {"billing-v2", "billing-v1", "billing-v0"}
+        assert scaled["billing-v0"].get("metadata", "annotations") == {
+            KEDA_PAUSED_REPLICAS: "0"}
+        assert scaled["billing-v1"].get("metadata", "annotations") is None
+
+
+def test_under_autoscaling_a_woken_build_gets_its_count_once_and_its_autoscaler():
+    run = build(build_id="v2", autoscaling="hpa", versions=[
+        {"build_id": "v1", "image": OLD, "replicas": 3}])
+    assert deployments(run)["billing-v1"].get("spec", "replicas") == 3
+    assert "billing-v1" in {h.get("spec", "scaleTargetRef", "name") for h in run.of_type(HPA)}
 
 
 def test_the_build_id_comes_from_the_image_digest_when_not_given():

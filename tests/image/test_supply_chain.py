@@ -4,11 +4,8 @@ version and hash, and the test venv runs the versions the image ships. Offline, 
 from __future__ import annotations
 
 import re
-from importlib import metadata
 
-from packaging.requirements import Requirement
-from packaging.utils import canonicalize_name
-
+from tests.support.locks import closure, installed_versions, read_lock, read_pins
 from tools.conformance import DOCKERFILE, WORKER_DIR
 
 LOCK = WORKER_DIR / "requirements.txt"
@@ -23,39 +20,22 @@ def _dockerfile_lines() -> list[str]:
 
 
 def _lock() -> dict[str, tuple[str, list[str]]]:
-    """{canonical name: (version, sha256 hashes)} of the hash-locked requirements file."""
-    entries = {}
-    for line in LOCK.read_text().replace("\\\n", " ").splitlines():
-        line = line.split("#", 1)[0].strip()
-        if not line:
-            continue
-        spec, *options = line.split()
-        name, _, version = spec.partition("==")
-        assert version, f"{LOCK.name}: {spec} is not pinned with =="
-        hashes = [o.removeprefix("--hash=sha256:") for o in options
-                  if re.fullmatch(r"--hash=sha256:[0-9a-f]{64}", o)]
-        assert len(hashes) == len(options), f"{LOCK.name}: {spec}: unexpected {options}"
-        entries[canonicalize_name(name)] = (version, hashes)
-    return entries
+    return read_lock(LOCK)
 
 
 def _pins() -> tuple[dict[str, str], set[str]]:
-    """({canonical name: version} of requirements.in, the direct ones: those above the
-    `# transitive` line)."""
-    pins, direct, transitive = {}, set(), False
-    for line in PINS.read_text().splitlines():
-        if line.startswith("# transitive"):
-            transitive = True
-        line = line.split("#", 1)[0].strip()
-        if line:
-            requirement = Requirement(line)
-            (specifier,) = requirement.specifier
-            assert specifier.operator == "==", f"{PINS.name}: {line} is not pinned with =="
-            name = canonicalize_name(requirement.name)
-            pins[name] = specifier.version
-            if not transitive:
-                direct.add(name)
-    return pins, direct
+    return read_pins(PINS)
+
+
+def test_no_build_frontend_is_fetched_unpinned():
+    """`# syntax=` makes BuildKit pull that frontend image at build time; a tag can move."""
+    for line in DOCKERFILE.read_text().splitlines():
+        if not line.startswith("#"):
+            break
+        directive = re.fullmatch(r"#\s*syntax\s*=\s*(\S+)\s*", line, re.IGNORECASE)
+        assert directive is None or re.search(r"@sha256:[0-9a-f]{64}$", directive[1]), \
+            f"{DOCKERFILE.name}: {line!r} fetches a build frontend by tag; pin it by digest " \
+            "or drop the line"
 
 
 def test_default_base_image_is_pinned_by_digest_with_its_tag():
@@ -100,31 +80,16 @@ def test_lock_holds_every_transitive_dependency_and_nothing_else():
     """The closure of the direct requirements, from the installed packages' metadata (the test
     venv runs the image's Python minor version), is exactly what the lock pins."""
     _, direct = _pins()
-    closure, todo = set(), list(direct)
-    while todo:
-        name = todo.pop()
-        if name in closure:
-            continue
-        closure.add(name)
-        for line in metadata.distribution(name).requires or []:
-            requirement = Requirement(line)
-            if requirement.marker is None or requirement.marker.evaluate({"extra": ""}):
-                todo.append(canonicalize_name(requirement.name))
-    locked = set(_lock())
-    assert closure - locked == set(), f"not in {LOCK.name}: {sorted(closure - locked)}"
-    assert locked - closure == set(), f"needed by nothing: {sorted(locked - closure)}"
+    needed, locked = closure(direct), set(_lock())
+    assert needed - locked == set(), f"not in {LOCK.name}: {sorted(needed - locked)}"
+    assert locked - needed == set(), f"needed by nothing: {sorted(locked - needed)}"
 
 
 def test_test_venv_runs_the_locked_versions():
     """What the tests exercise is what the image ships."""
-    installed = {}
-    for name in _lock():
-        try:
-            installed[name] = metadata.version(name)
-        except metadata.PackageNotFoundError:
-            installed[name] = None
     locked = {name: version for name, (version, _) in _lock().items()}
-    assert installed == locked, "reinstall the test venv: pip install -r requirements-dev.txt"
+    assert installed_versions(locked) == locked, \
+        "reinstall the test venv: pip install -r requirements-dev.txt"
 
 
 def test_image_installs_python_packages_only_hash_checked():

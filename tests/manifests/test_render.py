@@ -10,6 +10,7 @@ import pytest
 import yaml
 
 from tools import render
+from tools.mockstack import SECRET_KEYS
 from tools.render import REDACTED, REPO_ROOT
 
 
@@ -36,7 +37,7 @@ def test_render_with_secrets_from_files_redacts_them(tmp_path, stack_configs):
     args = ["--stack", "prod", "--out", str(tmp_path / "out"), "--check",
             "--image-digest", "sha256:" + "1f" * 32]
     for key, value in config.items():
-        if key in ("tlsCert", "tlsKey", "temporalApiKey", "chatgptApiKey", "secretEnv"):
+        if key in SECRET_KEYS:
             path = tmp_path / key
             path.write_text(value)
             args += ["--set-secret", f"{key}=@{path}"]

@@ -313,3 +313,20 @@ def test_reloader_config_names_the_secrets_read_as_env(prod_config, prod_run: St
     assert annotations == {"secret.reloader.stakater.com/reload":
                            f"{CHATGPT_SECRET},{SECRET_ENV_SECRET}"}
     assert "annotations" not in prod_run.one(DEPLOYMENT, WORKER).get("metadata")
+
+
+def test_keda_with_an_api_key_and_a_private_ca_but_no_client_cert_is_refused_at_preview(
+        prod_config):
+    # KEDA's Temporal scaler uses a CA only with a client certificate and key: with an API key
+    # alone it checks the server against the system roots, and its TLS would fail.
+    config = {k: v for k, v in prod_config.items() if k not in ("tlsCert", "tlsKey")}
+    with pytest.raises(ValueError) as caught:
+        run_stack({**config, "autoscaling": "keda"}, stack="prod")
+    message = str(caught.value)
+    assert message.startswith("temporal-worker:autoscaling: keda cannot scale a worker that uses "
+                              "temporal-worker:temporalApiKey with a private "
+                              "temporal-worker:tlsServerCa and no temporal-worker:tlsCert"), message
+    assert "autoscaling hpa" in message
+    assert caught.value.registered_resources == ()
+    run_stack({**config, "autoscaling": "hpa"}, stack="prod")
+    run_stack({**prod_config, "autoscaling": "keda"}, stack="prod")  # with mTLS, KEDA uses the CA

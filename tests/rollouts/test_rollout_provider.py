@@ -21,7 +21,7 @@ from temporalio.client import WorkflowHandle
 from temporal_worker_k8s.versioning import (Connection, Rollout, RolloutError, RolloutPlan,
                                             UnreachableError, WorkerRolloutProvider,
                                             build_id_of, describe, describe_blocking)
-from tests.rollouts.conftest import TwoBuilds, image_of
+from tests.rollouts.conftest import SIGNING_KEY, TwoBuilds, image_of
 from tests.support.caddy import MtlsFront
 from tests.support.chat_server import ChatServer
 from tests.support.tls import CertFactory
@@ -74,7 +74,8 @@ async def test_create_waits_for_pollers_makes_v1_current_and_records_its_image(
     state = await builds.state()
     assert state.current_build_id == v1 and state.ramping_build_id is None
     assert state.version(v1).status == "CURRENT"
-    assert state.version(v1).image == builds.images["v1"]
+    assert await builds.recorded_image("v1") == builds.images["v1"]
+    assert state.manager_identity == builds.props("v1")["manager_identity"]
     assert state.version(builds.build("v2")).status == "INACTIVE"
 
     # Running it again changes nothing and says so.
@@ -85,8 +86,10 @@ async def test_create_waits_for_pollers_makes_v1_current_and_records_its_image(
 
     # Only build_id, image and rollback make an update, and never a replacement.
     olds = created.outs
+    assert "signing_key" not in olds and SIGNING_KEY not in repr(olds)
     for change, expected in [({}, False), ({"task_queue": "elsewhere"}, False),
-                             ({"strategy": "progressive", "ramp_steps": [5]}, False),
+                             ({"strategy": "progressive",
+                               "steps": [{"percent": 5, "pause_seconds": 1}]}, False),
                              ({"image": builds.images["v2"]}, True),
                              ({"build_id": builds.build("v2")}, True), ({"rollback": True}, True)]:
         diff = provider.diff(created.id, olds, builds.props("v1", **change))
@@ -95,10 +98,11 @@ async def test_create_waits_for_pollers_makes_v1_current_and_records_its_image(
 
     # delete leaves the routing as it is, and says why.
     caplog.clear()
-    with caplog.at_level(logging.INFO, "temporal_worker_k8s.versioning"):
+    with caplog.at_level(logging.WARNING, "temporal_worker_k8s.versioning"):
         await asyncio.to_thread(provider.delete, created.id, created.outs)
     assert (await builds.state()).current_build_id == v1
     assert "left as it is" in caplog.text and "unversioned workers" in caplog.text
+    assert "manager-identity unset" in caplog.text
 
 
 async def test_create_without_polling_workers_fails_naming_the_build(builds: TwoBuilds) -> None:
@@ -203,8 +207,8 @@ async def test_progressive_ramp_splits_new_workflows_then_promotes(builds: TwoBu
     pause = 25  # the 200 workflows take about 8 s; the test checks the ramp outlasted them
     update = asyncio.create_task(asyncio.to_thread(
         provider.update, created.id, created.outs,
-        builds.props("v2", strategy="progressive", ramp_steps=[RAMP_PERCENT],
-                     ramp_pause_seconds=pause)))
+        builds.props("v2", strategy="progressive",
+                     steps=[{"percent": RAMP_PERCENT, "pause_seconds": pause}])))
 
     async def ramping():
         state = await builds.state()
@@ -262,11 +266,12 @@ async def test_failing_gate_stops_the_rollout_and_rollback_skips_the_gate(
     print(f"\nfailing gate: {message}")
     assert "SmokeTestFailed: checkout is broken" in message
     assert f"build {v2}" in message and builds.deployment_name in message
-    assert "step 'gate SmokeTestWorkflow'" in message and f"build {v1} stays Current" in message
+    assert "step 'gate SmokeTestWorkflow before any traffic'" in message
+    assert f"build {v1} stays Current" in message
     state = await builds.state()
     assert state.current_build_id == v1 and state.ramping_build_id is None
     assert state.version(v2).ramp_percentage == 0
-    assert state.version(v2).image == builds.images["v2"]  # recorded before the gate
+    assert await builds.recorded_image("v2") == builds.images["v2"]  # recorded before the gate
     # The gate ran pinned on v2, so the server counts v2 as having been used: DRAINING while
     # the gate is visible as open, then DRAINED; it never was Current or Ramping.
     assert state.version(v2).status in ("DRAINING", "DRAINED")
@@ -407,7 +412,7 @@ async def test_describe_blocking_works_inside_the_running_loop(builds: TwoBuilds
     missing = describe_blocking(builds.connection, f"{builds.deployment_name}-never-polled")
     assert missing.versions == () and missing.current_build_id is None
     polled = describe_blocking(builds.connection, builds.deployment_name)
-    assert {(v.status, v.image) for v in polled.versions} == {("INACTIVE", None)}
+    assert {(v.status, v.record) for v in polled.versions} == {("INACTIVE", None)}
     await asyncio.to_thread(WorkerRolloutProvider().create, builds.props("v1"))
     state = describe_blocking(builds.connection, builds.deployment_name)
     assert state.current_build_id == builds.build("v1")

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import functools
 import json
 import threading
 import time
+import zlib
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
@@ -15,14 +17,20 @@ class ChatServer:
 
     With `reply_bytes`, the reply's content is that many bytes instead, streamed in 1 MiB
     chunks (chunked encoding unless `declare_length`); `bytes_sent` counts what the client
-    actually took before it hung up. With `delay_seconds`, each answer waits that long first
-    (the value when the request arrives counts).
+    actually took before it hung up. With `gzip`, a reply is gzip-compressed; with
+    `content_encoding`, that header is sent whatever the body is. With `gzip_bomb`, the reply is `gzip_bomb()`'s 1 MB of
+    gzip (Content-Encoding: gzip, chunked) that expands to a 1 GiB reply. With
+    `delay_seconds`, each answer waits that long first (the value when the request arrives
+    counts).
     """
 
     reply: str = "Hello from the fake model."
     status: int = 200
     reply_bytes: int = 0
     declare_length: bool = False
+    gzip_bomb: bool = False
+    gzip: bool = False
+    content_encoding: str | None = None
     bytes_sent: int = 0
     delay_seconds: float = 0.0
     requests: list[dict] = field(default_factory=list)
@@ -48,6 +56,8 @@ class ChatServer:
                     self._send(404, {"error": {"message": "not found"}})
                 elif chat.status != 200:
                     self._send(chat.status, {"error": {"message": "fake error"}})
+                elif chat.gzip_bomb:
+                    self._send_gzip(gzip_bomb())
                 elif chat.reply_bytes:
                     self._stream(chat.reply_bytes)
                 else:
@@ -80,8 +90,21 @@ class ChatServer:
                 except OSError:
                     pass  # the client stopped reading, as it should
 
+            def _send_gzip(self, body: bytes) -> None:
+                self.send_response(200)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Encoding", "gzip")
+                self.send_header("Transfer-Encoding", "chunked")
+                self.end_headers()
+                try:
+                    for offset in range(0, len(body), 64 * 1024):
+                        self._write(body[offset:offset + 64 * 1024])
+                    self.wfile.write(b"0\r\n\r\n")
+                except OSError:
+                    pass  # the client stopped reading, as it should
+
             def _write(self, data: bytes) -> None:
-                if chat.declare_length:
+                if chat.declare_length and not chat.gzip_bomb:
                     self.wfile.write(data)
                 else:
                     self.wfile.write(b"%x\r\n%s\r\n" % (len(data), data))
@@ -89,8 +112,14 @@ class ChatServer:
 
             def _send(self, status: int, payload: dict) -> None:
                 data = json.dumps(payload).encode()
+                encoding = chat.content_encoding or ("gzip" if chat.gzip else None)
+                if chat.gzip:
+                    compressor = zlib.compressobj(wbits=zlib.MAX_WBITS | 16)
+                    data = compressor.compress(data) + compressor.flush()
                 self.send_response(status)
                 self.send_header("Content-Type", "application/json")
+                if encoding:
+                    self.send_header("Content-Encoding", encoding)
                 self.send_header("Content-Length", str(len(data)))
                 self.end_headers()
                 self.wfile.write(data)
@@ -107,3 +136,21 @@ class ChatServer:
             self._server.shutdown()
             self._server.server_close()
             self._server = None
+
+
+GZIP_BOMB_EXPANDED = 1 << 30
+
+
+@functools.lru_cache(maxsize=1)
+def gzip_bomb() -> bytes:
+    """A chat-completions reply of 1 GiB (its content all `x`) as one gzip member of about
+    1 MB; made once per process (a few seconds)."""
+    head = b'{"choices": [{"message": {"role": "assistant", "content": "'
+    tail = b'"}}]}'
+    compressor = zlib.compressobj(9, zlib.DEFLATED, zlib.MAX_WBITS | 16)
+    parts = [compressor.compress(head)]
+    chunk = b"x" * (1 << 20)
+    for _ in range((GZIP_BOMB_EXPANDED - len(head) - len(tail)) // len(chunk)):
+        parts.append(compressor.compress(chunk))
+    parts += [compressor.compress(tail), compressor.flush()]
+    return b"".join(parts)

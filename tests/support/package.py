@@ -4,6 +4,8 @@ package the way a platform team does: with pip, from a path or a Git URL."""
 from __future__ import annotations
 
 import json
+import os
+import re
 import shutil
 import subprocess
 import sys
@@ -28,12 +30,29 @@ class PackageVenv:
 
     @classmethod
     def create(cls, root: Path) -> PackageVenv:
-        """Install what the Python example's requirements.txt names, exactly as `pulumi
-        install` would, from a copy of the repository's tracked files (so no build left over
-        in the working tree can leak into the package)."""
+        """Install what the Python example's requirements.txt names with the command README.md
+        gives, run from the repository's root as a reader would (`pulumi install` runs the same
+        pip in the example's directory), from a copy of the repository's tracked files (so no
+        build left over in the working tree can leak into the package)."""
         venv = cls.empty(root)
         copy_tracked(["components", "examples/python"], root / "source")
-        venv.pip("install", "-r", "requirements.txt", cwd=root / "source" / "examples" / "python")
+        command = readme_example_install_command()
+        result = subprocess.run(["bash", "-c", f"set -e; {command}"], cwd=root / "source",
+                                capture_output=True, text=True, timeout=900,
+                                env={**os.environ, "PATH": f"{root / 'venv' / 'bin'}:"
+                                                          f"{os.environ['PATH']}",
+                                     "PIP_DISABLE_PIP_VERSION_CHECK": "1"})
+        if result.returncode != 0:
+            raise RuntimeError(f"{command} failed:\n{result.stderr[-4000:]}")
+        return venv
+
+    @classmethod
+    def with_extras(cls, root: Path, extras: str) -> PackageVenv:
+        """Only the component package, from a copy of its tracked files, with the declared
+        extras named in `extras` (e.g. "rollouts,pki") and what they require."""
+        venv = cls.empty(root)
+        copy_tracked(["components"], root / "source")
+        venv.pip("install", f"{root / 'source' / 'components'}[{extras}]")
         return venv
 
     def pip(self, *args: str, cwd: Path | None = None) -> str:
@@ -88,3 +107,13 @@ def git_repository_of_the_package(directory: Path) -> tuple[Path, str]:
     git("-c", "user.name=test", "-c", "user.email=test@example.com", "commit", "-q",
         "-m", "release")
     return directory, git("rev-parse", "HEAD")
+
+
+def readme_example_install_command() -> str:
+    """The command README.md gives for installing the Python example's requirements from the
+    repository root (a line of a fenced block that installs examples/python's requirements)."""
+    readme = (REPO / "README.md").read_text()
+    found = re.findall(r"^(cd examples/python && pip install -r requirements\.txt)$", readme,
+                       re.MULTILINE)
+    assert found, "README.md gives no command that installs the Python example's requirements"
+    return found[0]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -13,9 +14,12 @@ from pathlib import Path
 
 import pytest
 
+from tests.support.package import copy_tracked
 from tools.worker_process import REPO, clean_env
 
 pytestmark = pytest.mark.slow
+EXIT_INTERRUPTED = 130
+"""What a shell reports for a command ended by Ctrl-C."""
 
 
 def test_demo_prints_the_workflow_result_and_exits_cleanly():
@@ -27,11 +31,12 @@ def test_demo_prints_the_workflow_result_and_exits_cleanly():
     assert "--- stopping the dev server" in result.stdout
 
 
-# Ctrl-C at these moments: seconds after the start (the shell's setup, imports, the server's
-# start-up), or when a line appears (server up and the worker starting; worker ready and the
-# workflow running; --keep-running idling).
+# Ctrl-C at these moments: seconds after the start (the shell's setup, Python's start-up and
+# imports, the server's start-up), or when a line appears (server up and the worker starting;
+# worker ready and the workflow running; --keep-running idling).
 INTERRUPT_MOMENTS = [
-    *(pytest.param(seconds, id=f"after-{seconds}s") for seconds in (0.2, 0.5, 0.8, 1.0, 1.5, 2.0)),
+    *(pytest.param(seconds, id=f"after-{seconds}s")
+      for seconds in (0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.8, 1.0, 1.2, 1.5, 2.0)),
     pytest.param("--- Temporal dev server on", id="server-up"),
     pytest.param("--- worker ready", id="worker-ready"),
     pytest.param("--- running;", id="keep-running"),
@@ -80,10 +85,11 @@ def _processes_mentioning(text: str) -> dict[int, str]:
 
 
 @pytest.mark.parametrize("moment", INTERRUPT_MOMENTS)
-def test_ctrl_c_at_any_moment_leaves_no_process_and_no_temp_dir(tmp_path, moment):
-    """SIGINT to the demo's process group, as a terminal's Ctrl-C sends it. TMPDIR is this
-    test's own directory, so every process the demo starts carries it in its environment and
-    every temp dir it makes lands in it."""
+def test_ctrl_c_at_any_moment_exits_130_and_leaves_no_process_and_no_temp_dir(tmp_path, moment):
+    """SIGINT to the demo's process group, as a terminal's Ctrl-C sends it: exit 130 (so a
+    script can tell it from success) without a traceback. TMPDIR is this test's own directory,
+    so every process the demo starts carries it in its environment and every temp dir it makes
+    lands in it."""
     tmpdir = tmp_path / "tmp"
     tmpdir.mkdir()
     args = ["--keep-running"] if moment == "--- running;" else []
@@ -98,9 +104,13 @@ def test_ctrl_c_at_any_moment_leaves_no_process_and_no_temp_dir(tmp_path, moment
             lines.wait_for(moment, 120)
         os.killpg(demo.pid, signal.SIGINT)
         try:
-            demo.wait(timeout=60)
+            code = demo.wait(timeout=60)
         except subprocess.TimeoutExpired:
             raise AssertionError(f"the demo did not exit within 60s of Ctrl-C:\n{lines.text()}")
+        assert code == EXIT_INTERRUPTED, f"exit {code} after Ctrl-C at {moment}:\n{lines.text()}"
+        for word in ("Traceback", "KeyboardInterrupt"):
+            assert word not in "".join(lines.lines), f"{word} after Ctrl-C at {moment}:\n" \
+                                                      f"{lines.text()}"
         left = _processes_mentioning(str(tmpdir))
         assert not left, f"processes left after Ctrl-C at {moment}: {left}\n{lines.text()}"
         assert not list(tmpdir.iterdir()), \
@@ -134,10 +144,92 @@ def test_ctrl_c_just_after_a_temp_dir_is_made_leaves_it_removed(tmp_path, monkey
     monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
     monkeypatch.setattr(tempfile, "mkdtemp", mkdtemp_then_ctrl_c)
     monkeypatch.setattr(sys, "argv", ["scripts/demo.sh"])
-    sigterm = signal.getsignal(signal.SIGTERM)
+    handlers = {sig: signal.getsignal(sig) for sig in (signal.SIGINT, signal.SIGTERM)}
     try:
-        assert demo.main() == 0
+        assert demo.main() == EXIT_INTERRUPTED
     finally:
-        signal.signal(signal.SIGTERM, sigterm)
+        for sig, handler in handlers.items():
+            signal.signal(sig, handler)
     assert len(made) == nth
     assert not list(tmp_path.iterdir()), f"left behind: {list(tmp_path.iterdir())}"
+
+
+def test_help_prints_usage_and_installs_nothing(tmp_path):
+    repo = tmp_path / "repo"
+    copy_tracked(["."], repo)
+    result = subprocess.run(["bash", "scripts/demo.sh", "--help"], cwd=repo, capture_output=True,
+                            text=True, timeout=60, env=clean_env(PYTHON=sys.executable))
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.startswith("usage: scripts/demo.sh") and "--prompt" in result.stdout
+    assert "installing" not in result.stdout + result.stderr
+    assert not (repo / ".venv").exists(), "--help created the venv"
+
+
+def test_prompt_without_a_key_stops_before_anything_starts(tmp_path):
+    try:
+        result = subprocess.run(["bash", "scripts/demo.sh", "--prompt", "hi"], cwd=REPO,
+                                capture_output=True, text=True, timeout=60,
+                                env=clean_env(TMPDIR=str(tmp_path)))
+    finally:
+        _kill_what_mentions(tmp_path)
+    assert result.returncode == 2, result.stdout[-2000:] + result.stderr[-2000:]
+    assert result.stderr == ("error: --prompt needs CHATGPT_API_KEY, the chat API key "
+                             "(CHATGPT_BASE_URL and CHATGPT_MODEL are honoured too); nothing "
+                             "was started\n")
+    assert "--- Temporal dev server" not in result.stdout
+    assert not list(tmp_path.iterdir())
+
+
+def _kill_what_mentions(tmpdir: Path) -> None:
+    """SIGKILL every process whose command line or environment holds `tmpdir` (the demo's
+    TMPDIR): whatever a failed test left, by pid."""
+    for pid in _processes_mentioning(str(tmpdir)):
+        try:
+            os.kill(pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+
+
+def test_prompt_runs_the_chat_workflow_with_the_users_key(chat_server, tmp_path):
+    chat_server.reply = "Hello from the fake model."
+    try:
+        result = subprocess.run(
+            ["bash", "scripts/demo.sh", "--items", "1", "--prompt", "Say hello"], cwd=REPO,
+            capture_output=True, text=True, timeout=180,
+            env=clean_env(CHATGPT_API_KEY="sk-demo-test", CHATGPT_BASE_URL=chat_server.base_url,
+                          CHATGPT_MODEL="demo-model", TMPDIR=str(tmp_path)))
+    finally:
+        _kill_what_mentions(tmp_path)
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    assert "ChatWorkflow result: Hello from the fake model." in result.stdout
+    [request] = chat_server.requests
+    assert request["headers"]["Authorization"] == "Bearer sk-demo-test"
+    assert request["body"]["model"] == "demo-model"
+    assert request["body"]["messages"][-1] == {"role": "user", "content": "Say hello"}
+    assert "sk-demo-test" not in result.stdout + result.stderr
+
+
+def test_keep_running_says_how_to_reach_the_dev_server_and_the_command_works(tmp_path):
+    demo = subprocess.Popen(["bash", "scripts/demo.sh", "--items", "1", "--keep-running"],
+                            cwd=REPO, env=clean_env(TMPDIR=str(tmp_path)),
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                            start_new_session=True)
+    lines = _Lines(demo)
+    try:
+        lines.wait_for("--- running;", 120)
+        [hint] = [line for line in lines.lines if line.startswith("--- the dev server is at ")]
+        address = hint.split()[6]
+        assert re.fullmatch(r"127\.0\.0\.1:\d+", address), hint
+        command = hint.split("try: ", 1)[1].split()
+        assert command[:3] == [".venv/bin/temporal", "workflow", "list"], hint
+        assert command[-2:] == ["--address", address], hint
+        listed = subprocess.run(command, cwd=REPO, capture_output=True, text=True, timeout=60)
+        assert listed.returncode == 0, listed.stderr
+        assert "demo-batch-" in listed.stdout and "Completed" in listed.stdout, listed.stdout
+        os.killpg(demo.pid, signal.SIGINT)
+        assert demo.wait(timeout=60) == EXIT_INTERRUPTED, lines.text()
+    finally:
+        _kill_what_mentions(tmp_path)
+        if demo.poll() is None:
+            os.killpg(demo.pid, signal.SIGKILL)
+        demo.wait(timeout=10)

@@ -1,0 +1,82 @@
+"""Reading pip's hash-locked requirement files and the pins they were compiled from, for the
+supply-chain tests of the worker image and of the Pulumi program."""
+
+from __future__ import annotations
+
+import re
+from importlib import metadata
+from pathlib import Path
+
+from packaging.requirements import Requirement
+from packaging.utils import canonicalize_name
+
+_HASH = re.compile(r"--hash=sha256:[0-9a-f]{64}")
+
+
+def read_lock(path: Path) -> dict[str, tuple[str, list[str]]]:
+    """{canonical name: (version, sha256 hashes)} of a `pip-compile --generate-hashes` file.
+    AssertionError for a line that is not `name==version` followed by hashes only."""
+    entries = {}
+    for line in path.read_text().replace("\\\n", " ").splitlines():
+        line = line.split("#", 1)[0].strip()
+        if not line:
+            continue
+        spec, *options = line.split()
+        name, _, version = spec.partition("==")
+        assert version, f"{path.name}: {spec} is not pinned with =="
+        hashes = [o.removeprefix("--hash=sha256:") for o in options if _HASH.fullmatch(o)]
+        assert len(hashes) == len(options), f"{path.name}: {spec}: unexpected {options}"
+        entries[canonicalize_name(name)] = (version, hashes)
+    return entries
+
+
+def read_pins(path: Path) -> tuple[dict[str, str], set[str]]:
+    """({canonical name: version} of a pins file and the files it includes with `-r`, the
+    direct ones: those above its `# transitive` line). Every pin must be `==`."""
+    pins, direct, transitive = {}, set(), False
+    for line in path.read_text().splitlines():
+        if line.startswith("# transitive"):
+            transitive = True
+        line = line.split("#", 1)[0].strip()
+        if not line:
+            continue
+        if line.startswith("-r "):
+            included, included_direct = read_pins(path.parent / line[3:].strip())
+            pins.update(included)
+            direct |= included_direct if not transitive else set()
+            continue
+        requirement = Requirement(line)
+        (specifier,) = requirement.specifier
+        assert specifier.operator == "==", f"{path.name}: {line} is not pinned with =="
+        name = canonicalize_name(requirement.name)
+        pins[name] = specifier.version
+        if not transitive:
+            direct.add(name)
+    return pins, direct
+
+
+def closure(direct: set[str]) -> set[str]:
+    """The direct requirements and everything they need, from the installed packages' metadata
+    (the test venv runs the locked versions, on the Python minor version the locks are for)."""
+    found, todo = set(), list(direct)
+    while todo:
+        name = todo.pop()
+        if name in found:
+            continue
+        found.add(name)
+        for line in metadata.distribution(name).requires or []:
+            requirement = Requirement(line)
+            if requirement.marker is None or requirement.marker.evaluate({"extra": ""}):
+                todo.append(canonicalize_name(requirement.name))
+    return found
+
+
+def installed_versions(names) -> dict[str, str | None]:
+    """{name: version installed in this venv, or None}."""
+    versions = {}
+    for name in names:
+        try:
+            versions[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            versions[name] = None
+    return versions
