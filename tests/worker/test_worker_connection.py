@@ -15,6 +15,7 @@ import pytest
 
 import temporal_worker_spec.settings as spec
 from tests.support.listener import Listener
+from tests.support.sockets import connections_to
 from tools.worker_process import REPO, WorkerProcess, clean_env
 from worker.connection import CONNECT_TIMEOUT_SECONDS
 
@@ -97,6 +98,8 @@ def test_an_endpoint_that_never_answers_is_logged_as_a_timeout_and_retried(tmp_p
         worker.wait_until(lambda: "attempt 2" in worker.output(), 30, "a second attempt")
         assert worker.live() and worker.readiness_status() == 503
         assert blackhole.connections >= 2
+        # An abandoned attempt closes its socket: at most the current one is open.
+        assert connections_to(worker.process.pid, blackhole.port) <= 1
         assert worker.terminate(timeout=SIGTERM_EXIT_SECONDS) == 0
 
 

@@ -10,14 +10,12 @@ from __future__ import annotations
 import asyncio
 import datetime
 import json
-import os
 import re
 import threading
 import time
 import uuid
 from dataclasses import dataclass, field
 from datetime import timedelta
-from pathlib import Path
 
 import httpx
 import pytest
@@ -29,6 +27,7 @@ import temporal_worker_spec.settings as spec
 from temporal_worker_spec import contract
 from tests.support.caddy import ApiKeyFront, MtlsFront
 from tests.support.secret_volume import SecretVolume
+from tests.support.sockets import connections_to
 from tests.support.tls import CertFactory, Issued
 from tools.procs import wait_for_async
 from tools.worker_process import WorkerProcess
@@ -99,25 +98,6 @@ async def until(worker: WorkerProcess, condition, what: str, timeout: float = 30
 def messages(worker: WorkerProcess) -> list[str]:
     return [json.loads(line)["message"] for line in worker.output().splitlines()
             if line.startswith("{")]
-
-
-def connections_to(pid: int, port: int) -> int:
-    """Established TCP connections of process `pid` to 127.0.0.1:`port` (Linux /proc)."""
-    inodes = set()
-    for fd in os.listdir(f"/proc/{pid}/fd"):
-        try:
-            target = os.readlink(f"/proc/{pid}/fd/{fd}")
-        except OSError:
-            continue
-        if target.startswith("socket:["):
-            inodes.add(target[8:-1])
-    count = 0
-    for line in Path("/proc/net/tcp").read_text().splitlines()[1:]:
-        fields = line.split()
-        remote_port, state, inode = int(fields[2].split(":")[1], 16), fields[3], fields[9]
-        if remote_port == port and state == "01" and inode in inodes:
-            count += 1
-    return count
 
 
 class Readiness:
