@@ -81,6 +81,7 @@ def test_a_credential_without_tls_stops_the_worker_before_any_byte_is_sent(case,
     assert API_KEY not in line
 
 
+@pytest.mark.slow
 def test_an_endpoint_that_never_answers_is_logged_as_a_timeout_and_retried(tmp_path):
     with Listener(silent=True) as blackhole, WorkerProcess({
             spec.TEMPORAL_ADDRESS.env: blackhole.address, spec.TLS.env: "true",
