@@ -37,6 +37,7 @@ FILE_ENV = {
     spec.TLS_CERT.env: contract.TLS_CERT_PATH,
     spec.TLS_KEY.env: contract.TLS_KEY_PATH,
     spec.TLS_SERVER_CA.env: contract.SERVER_CA_PATH,
+    spec.TEMPORAL_API_KEY_FILE.env: contract.API_KEY_PATH,
 }
 
 
@@ -45,7 +46,8 @@ def worker_env_names(worker_dir: Path = WORKER_DIR) -> frozenset[str]:
 
     That is: names written as literals, the spec's variables (and the seed aliases) when it
     calls the spec's `from_env`, and, because it hands its environment to
-    `temporalio.envconfig`, every TEMPORAL_* name envconfig reads.
+    `temporalio.envconfig` (`load_client_connect_config` or `ClientConfigProfile.load`), every
+    TEMPORAL_* name envconfig reads.
     """
     names: set[str] = set()
     for path in worker_dir.glob("*.py"):
@@ -53,7 +55,7 @@ def worker_env_names(worker_dir: Path = WORKER_DIR) -> frozenset[str]:
         names |= set(re.findall(r"[\"']((?:TEMPORAL|WORKER)_[A-Z0-9_]+)[\"']", text))
         if "from_env(" in text:
             names |= {name for s in SETTINGS for name in s.env_names}
-        if "load_client_connect_config" in text:
+        if "load_client_connect_config" in text or "ClientConfigProfile.load" in text:
             names |= envconfig_names()
     return frozenset(names)
 
@@ -211,7 +213,8 @@ def _check_deployment(deployment: Mapping[str, Any], secrets: Mapping[tuple, Map
             secret_name = volume["secret"].get("secretName")
             keys = _secret_keys(secrets.get((namespace, secret_name), {}))
             wanted = {contract.TLS_MOUNT_DIR: {contract.TLS_CERT_KEY, contract.TLS_KEY_KEY},
-                      contract.SERVER_CA_MOUNT_DIR: {contract.SERVER_CA_KEY}}
+                      contract.SERVER_CA_MOUNT_DIR: {contract.SERVER_CA_KEY},
+                      contract.API_KEY_MOUNT_DIR: {contract.API_KEY_FILE}}
             if mount["mountPath"] not in wanted:
                 yield (f"Secret volume {mount['name']} is mounted at {mount['mountPath']}, not at "
                        f"a contract path ({', '.join(wanted)})")

@@ -5,12 +5,21 @@ from __future__ import annotations
 import datetime
 import json
 import logging
+import re
 import sys
 
 # Attributes every LogRecord has; anything else was passed via `extra=` and is worth keeping.
 _STANDARD = set(vars(logging.LogRecord("", 0, "", 0, "", None, None))) | {"message", "asctime"}
 # Core's forwarded records carry this object; its fields are already in the message.
 _SKIP = _STANDARD | {"temporal_log"}
+# A gRPC status as the SDK's Rust core prints it carries its protobuf details as raw bytes
+# (`details: b"\x08\x05\x12..."`), which repeat the message in a form nobody can read.
+_RAW_DETAILS = re.compile(r', details: b"(?:[^"\\]|\\.)*"')
+
+
+def readable(message: str) -> str:
+    """`message` without raw protobuf bytes of gRPC status details."""
+    return _RAW_DETAILS.sub("", message)
 
 
 class JsonFormatter(logging.Formatter):
@@ -22,7 +31,7 @@ class JsonFormatter(logging.Formatter):
             .isoformat(timespec="milliseconds"),
             "level": record.levelname,
             "logger": record.name,
-            "message": record.getMessage(),
+            "message": readable(record.getMessage()),
         }
         for key, value in vars(record).items():
             if key not in _SKIP and not key.startswith("_"):
@@ -48,7 +57,7 @@ class PlainFormatter(logging.Formatter):
             record.exc_info = saved
         if saved and saved[1] is not None:
             line += f" | {type(saved[1]).__name__}: {saved[1]}"
-        return line.replace("\n", "\\n")
+        return readable(line).replace("\n", "\\n")
 
 
 def setup(log_format: str, level: str) -> None:

@@ -1,4 +1,5 @@
-"""Wiring: settings -> logging -> health/metrics -> connect -> run the worker until SIGTERM.
+"""Wiring: settings -> logging -> health/metrics -> connect -> run the worker until SIGTERM,
+while the credential files are watched and renewed ones are swapped in (`worker.rotation`).
 
 Exit codes: 0 after a clean drain (or a stop before connecting), 2 for bad settings,
 1 when the worker fails.
@@ -20,14 +21,13 @@ from temporalio.worker import Worker, WorkerDeploymentConfig
 
 import temporal_worker_spec.settings as spec
 from temporal_worker_spec import contract
-from worker import activities, health, logs, polls, settings
+from worker import activities, connection, health, logs, polls, rotation, settings
 from worker.workflows import VERSIONED_WORKFLOWS, WORKFLOWS
 
 log = logging.getLogger("worker")
 
 EXIT_BAD_SETTINGS = 2
 EXIT_FAILED = 1
-CONNECT_BACKOFF_MAX_SECONDS = 30.0
 
 
 def build_runtime(config: settings.Settings) -> Runtime:
@@ -65,48 +65,6 @@ def build_worker(client: Client, config: settings.Settings) -> Worker:
     )
 
 
-# rustls errors, as seen against a real server, and what they usually mean.
-_CAUSES = (
-    ("InvalidContentType",
-     "the server did not answer with TLS: the address is probably a plaintext endpoint (a "
-     f"frontend without TLS, or the wrong port); TLS is on because {spec.TLS.env}, a client "
-     "certificate, a server CA or an API key is set"),
-    ("UnknownIssuer",
-     "the server's certificate is not signed by a CA the worker trusts; set "
-     f"{spec.TLS_SERVER_CA.env} ({spec.TLS_SERVER_CA.name}) to its CA"),
-    ("NotValidForName",
-     "the server's certificate is not for this host name; set "
-     f"{spec.TLS_SERVER_NAME.env} ({spec.TLS_SERVER_NAME.name}) to a name it is for"),
-)
-
-
-def likely_cause(error: str) -> str:
-    """` (likely cause: ...)` for connection errors whose text is cryptic, else ``."""
-    for marker, cause in _CAUSES:
-        if marker in error:
-            return f" (likely cause: {cause})"
-    return ""
-
-
-async def connect(config: settings.Settings, runtime: Runtime,
-                  stop: asyncio.Event) -> Client | None:
-    """Connect, retrying with backoff (not ready meanwhile); None if stopped first."""
-    delay = 1.0
-    while not stop.is_set():
-        try:
-            return await Client.connect(**config.connect_config, runtime=runtime)
-        except Exception as err:
-            log.error("cannot connect to Temporal at %s (namespace %s, tls %s): %s%s; "
-                      "retrying in %.0fs", config.address, config.namespace,
-                      "on" if config.tls else "off", str(err) or type(err).__name__,
-                      likely_cause(str(err)), delay)
-        try:
-            await asyncio.wait_for(stop.wait(), timeout=delay)
-        except asyncio.TimeoutError:
-            delay = min(delay * 2, CONNECT_BACKOFF_MAX_SECONDS)
-    return None
-
-
 async def run(config: settings.Settings) -> int:
     """Run until SIGTERM/SIGINT, drain, and return the exit code."""
     stop = asyncio.Event()
@@ -118,7 +76,7 @@ async def run(config: settings.Settings) -> int:
                           liveness_file=config["livenessFile"])
     state.clear_heartbeat()  # files left by a previous run must not look fresh
     ticker = asyncio.create_task(state.tick())
-    watcher: asyncio.Task | None = None
+    background: list[asyncio.Task] = []
     http = None
     try:
         if config["healthPort"]:
@@ -134,11 +92,23 @@ async def run(config: settings.Settings) -> int:
             log.error("%s: cannot serve metrics on port %d: %s", spec.METRICS_PORT.env,
                       config["metricsPort"], err)
             return EXIT_FAILED
+        metrics = rotation.Metrics(runtime.metric_meter, tuple(config.credentials.files))
+        material = config.material
 
-        client = await connect(config, runtime, stop)
+        def options() -> dict:
+            nonlocal material
+            material = rotation.reread(config.credentials, material)
+            return config.credentials.connect_options(config.base_options, material)
+
+        client = await connection.connect(options, runtime, stop, address=config.address,
+                                          namespace=config.namespace, tls=config.tls)
         if client is None:
             log.info("stopped before connecting")
             return 0
+        metrics.in_use(material)
+        log.info("worker starting: address %s, namespace %s, task queue %s, tls %s",
+                 config.address, config.namespace, config.task_queue,
+                 "on" if config.tls else "off")
         try:
             worker = build_worker(client, config)
             async with worker:
@@ -148,12 +118,19 @@ async def run(config: settings.Settings) -> int:
                     client, config.namespace, config.task_queue,
                     f"http://127.0.0.1:{config['metricsPort']}{contract.METRICS_PATH}"
                     if config["metricsPort"] else None)
+                del client  # a renewed client replaces it everywhere; nothing else may hold it
+
+                def use(renewed: Client) -> None:
+                    worker.client = renewed
+                    state.client = state.polls.client = renewed
+
+                watcher = rotation.CredentialWatcher(
+                    config.credentials, material, config.base_options, runtime, metrics,
+                    current_client=lambda: worker.client, use_client=use)
+                background.append(asyncio.create_task(watcher.run(stop)))
                 await state.polls.settle()
                 await state.check_server()
-                watcher = asyncio.create_task(state.watch_server(stop))
-                log.info("worker starting: address %s, namespace %s, task queue %s, tls %s",
-                         config.address, config.namespace, config.task_queue,
-                         "on" if config.tls else "off")
+                background.append(asyncio.create_task(state.watch_server(stop)))
                 await stop.wait()
                 state.mark_stopping()
                 log.info("stop requested: draining in-flight activities for up to %ds",
@@ -163,16 +140,16 @@ async def run(config: settings.Settings) -> int:
             # cancellation came from elsewhere, in which case there is nothing more to say.
             log.error("worker stopped unexpectedly")
             return EXIT_FAILED
-        except Exception:
-            log.error("worker failed", exc_info=True)
+        except Exception as err:
+            log.error("worker failed: %s", connection.describe(err))
             return EXIT_FAILED
         log.info("worker stopped cleanly")
         return 0
     finally:
         stop.set()
         state.mark_stopping()
-        if watcher is not None:
-            await asyncio.wait({watcher}, timeout=health.CHECK_TIMEOUT_SECONDS + 1)
+        if background:
+            await asyncio.wait(background, timeout=health.CHECK_TIMEOUT_SECONDS + 1)
         ticker.cancel()
         if http is not None:
             http.close()

@@ -9,7 +9,9 @@ healthy and does nothing. Two signals tell the truth:
 - Afterwards, the SDK's own counters on the worker's Prometheus endpoint
   (`temporal_long_request` and `temporal_long_request_failure{status_code}` for the Poll*
   operations): new failures and no success since them mean polls are failing. No call to the
-  server is made while everything works.
+  server is made while everything works. A new poll without a failure is a success; after
+  failures of the connection only (a reconnect), a check of the server's health over the new
+  connection with no poll failure since is one too.
 
 Each failure cause (status code and the server's message, asked once through DescribeTaskQueue)
 is logged once when it starts and once when it clears.
@@ -41,6 +43,8 @@ SETTLE_SECONDS = 3.0
 regular checks."""
 SETTLE_POLL_SECONDS = 0.05
 METRICS_TIMEOUT_SECONDS = 2.0
+CONNECTION_FAILURES = frozenset({"TRANSPORT_ERROR", "UNAVAILABLE"})
+"""Poll failures that say the connection broke, not that the server refused the poll."""
 _SAMPLE = re.compile(r"^(temporal_long_request(?:_failure)?)(?:_total)?\{([^}]*)\} (\S+)$", re.M)
 _LABEL = re.compile(r'(\w+)="((?:[^"\\]|\\.)*)"')
 
@@ -164,6 +168,12 @@ class PollMonitor:
             self._fail(code, message)
         elif self._seen_by_server and counts[0] > old_requests:
             # New polls and none failed: once the server has taken ours, that is a success.
+            self._last_success = time.monotonic()
+        elif self._seen_by_server and self._reported and self._reported <= CONNECTION_FAILURES:
+            # Only the connection failed (a front restarted, an idle connection was cut): the
+            # health check just passed over the new one and no poll failed since the last
+            # read. The polls re-sent after the reconnect are long polls, so waiting for a
+            # fresh one to start would keep an idle worker unready for a minute.
             self._last_success = time.monotonic()
 
     def _fail(self, code: str, message: str | None) -> None:

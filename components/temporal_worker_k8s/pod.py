@@ -30,11 +30,15 @@ CHECKSUM_ANNOTATION = "checksum/secrets"
 METRICS_PORT_NAME = "metrics"
 TLS_VOLUME = "temporal-tls"
 SERVER_CA_VOLUME = "temporal-server-ca"
+API_KEY_VOLUME = "temporal-api-key"
+RELOADER_ANNOTATION = "secret.reloader.stakater.com/reload"
+"""Stakater Reloader rolls a Deployment's pods when one of the Secrets named here changes."""
 TMP_VOLUME = "tmp"
 
 # Variables the component always derives itself: callers cannot set them through `env`.
 COMPONENT_ENV = frozenset({
-    spec.TLS_CERT.env, spec.TLS_KEY.env, spec.TLS_SERVER_CA.env, spec.HEALTH_PORT.env,
+    spec.TLS_CERT.env, spec.TLS_KEY.env, spec.TLS_SERVER_CA.env, spec.TEMPORAL_API_KEY_FILE.env,
+    spec.HEALTH_PORT.env,
     spec.METRICS_PORT.env, spec.HEARTBEAT_FILE.env, spec.LIVENESS_FILE.env, spec.TLS.env,
     spec.DEPLOYMENT_NAME.env, spec.BUILD_ID.env,
     *(alias for s in spec.SETTINGS for alias in s.aliases),
@@ -61,10 +65,11 @@ def label_value(value: str) -> str:
 def worker_env(settings: Mapping[str, pulumi.Input[Any]], *, tls: pulumi.Input[bool],
                tls_secret: bool, server_ca_secret: bool,
                extra: Mapping[str, pulumi.Input[str]],
-               secret_refs: Mapping[str, Mapping[str, pulumi.Input[str]]]
-               ) -> list[k8s.core.v1.EnvVarArgs]:
+               secret_refs: Mapping[str, Mapping[str, pulumi.Input[str]]],
+               api_key_file: bool = False) -> list[k8s.core.v1.EnvVarArgs]:
     """The container's env: spec settings (name -> value), the contract's paths and ports,
-    `extra` plain variables, then `secret_refs` (variable -> {name, key}) as secretKeyRefs."""
+    `extra` plain variables, then `secret_refs` (variable -> {name, key}) as secretKeyRefs.
+    `api_key_file`: the API key is mounted (see `volumes`), so the worker rereads it."""
     plain: dict[str, pulumi.Input[str]] = {}
     for s in spec.SETTINGS:
         value = settings.get(s.name)
@@ -77,6 +82,8 @@ def worker_env(settings: Mapping[str, pulumi.Input[Any]], *, tls: pulumi.Input[b
         plain[spec.TLS_KEY.env] = contract.TLS_KEY_PATH
     if server_ca_secret:
         plain[spec.TLS_SERVER_CA.env] = contract.SERVER_CA_PATH
+    if api_key_file:
+        plain[spec.TEMPORAL_API_KEY_FILE.env] = contract.API_KEY_PATH
     plain[spec.HEALTH_PORT.env] = str(contract.HEALTH_PORT)
     plain[spec.METRICS_PORT.env] = str(contract.METRICS_PORT)
     plain[spec.HEARTBEAT_FILE.env] = contract.HEARTBEAT_FILE
@@ -91,9 +98,12 @@ def worker_env(settings: Mapping[str, pulumi.Input[Any]], *, tls: pulumi.Input[b
 
 
 def volumes(tls_secret_name: Optional[pulumi.Input[str]],
-            server_ca_secret_name: Optional[pulumi.Input[str]]
+            server_ca_secret_name: Optional[pulumi.Input[str]],
+            api_key: Optional[Mapping[str, pulumi.Input[str]]] = None
             ) -> tuple[list[k8s.core.v1.VolumeArgs], list[k8s.core.v1.VolumeMountArgs]]:
-    """A writable /tmp under the read-only root, and the TLS Secrets as read-only files."""
+    """A writable /tmp under the read-only root, and the TLS Secrets and the API key's Secret
+    key ({name, key}) as read-only files. Kubelet updates mounted Secrets in place (no
+    `subPath`, which would freeze them), and the worker rereads them."""
     vols = [k8s.core.v1.VolumeArgs(
         name=TMP_VOLUME, empty_dir=k8s.core.v1.EmptyDirVolumeSourceArgs(size_limit="64Mi"))]
     mounts = [k8s.core.v1.VolumeMountArgs(name=TMP_VOLUME, mount_path=contract.WRITABLE_DIR)]
@@ -113,7 +123,31 @@ def volumes(tls_secret_name: Optional[pulumi.Input[str]],
         mounts.append(k8s.core.v1.VolumeMountArgs(name=SERVER_CA_VOLUME,
                                                   mount_path=contract.SERVER_CA_MOUNT_DIR,
                                                   read_only=True))
+    if api_key:
+        vols.append(k8s.core.v1.VolumeArgs(
+            name=API_KEY_VOLUME, secret=k8s.core.v1.SecretVolumeSourceArgs(
+                secret_name=api_key["name"], default_mode=0o440,
+                items=[k8s.core.v1.KeyToPathArgs(key=api_key["key"],
+                                                 path=contract.API_KEY_FILE)])))
+        mounts.append(k8s.core.v1.VolumeMountArgs(name=API_KEY_VOLUME,
+                                                  mount_path=contract.API_KEY_MOUNT_DIR,
+                                                  read_only=True))
     return vols, mounts
+
+
+def reloader_annotations(secret_refs: Mapping[str, Mapping[str, pulumi.Input[str]]]
+                         ) -> dict[str, pulumi.Output[str]]:
+    """Deployment annotations for Stakater Reloader naming the Secrets read as env
+    (`secret_refs`: variable -> {name, key}); empty when there are none.
+
+    Env cannot change inside a running pod, so only a new pod sees a rotated value; mounted
+    Secrets (certificates, the API key) are left out because the worker rereads them without
+    a restart."""
+    names = [ref["name"] for ref in secret_refs.values()]
+    if not names:
+        return {}
+    return {RELOADER_ANNOTATION: pulumi.Output.all(*names).apply(
+        lambda values: ",".join(sorted(set(values))))}
 
 
 def probes(probe_mode: str) -> dict[str, k8s.core.v1.ProbeArgs]:

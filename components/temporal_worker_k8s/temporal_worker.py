@@ -83,13 +83,13 @@ class TemporalWorkerArgs(TypedDict):
     tls: NotRequired[pulumi.Input[bool]]
     """Force TLS on or off; unset turns it on with a client cert, server CA or API key."""
     temporal_api_key: NotRequired[SecretKeyRef]
-    """Secret key holding the Temporal Cloud API key (TEMPORAL_API_KEY); turns TLS on."""
+    """Secret key holding the Temporal Cloud API key; mounted as a file the worker rereads when the Secret changes (TEMPORAL_API_KEY_FILE); turns TLS on."""
     tls_secret_name: NotRequired[pulumi.Input[str]]
     """kubernetes.io/tls Secret with the mTLS client cert and key, e.g. from cert-manager."""
     server_ca_secret_name: NotRequired[pulumi.Input[str]]
     """Secret with a private server CA under key ca.crt; unset trusts the system roots."""
     secret_env: NotRequired[Mapping[str, SecretKeyRef]]
-    """More env vars read from Secrets: variable name -> Secret key."""
+    """More env vars read from Secrets: variable name -> Secret key. Env cannot change in a running pod: see reloader."""
     env: NotRequired[Mapping[str, pulumi.Input[str]]]
     """Plain, non-secret env vars for your workflows and activities."""
     graceful_shutdown_seconds: NotRequired[pulumi.Input[int]]
@@ -138,6 +138,8 @@ class TemporalWorkerArgs(TypedDict):
     """Namespaces allowed to scrape the metrics port; empty allows every namespace. Default: `[]`."""
     pod_monitor: NotRequired[bool]
     """A Prometheus Operator PodMonitor for the metrics port. Default: `false`."""
+    reloader: NotRequired[bool]
+    """Annotate the Deployment for Stakater Reloader, so a change to a secretEnv Secret rolls the pods (env cannot change in a running pod; certificates and the API key reload in place). Default: `false`."""
     default_versioning_behavior: NotRequired[pulumi.Input[str]]
     """With a versioned rollout: whether a workflow that does not say otherwise stays on the build it started on (PINNED) or moves to the new Current build (AUTO_UPGRADE). Default: `AUTO_UPGRADE`."""
     rollout: NotRequired[str]
@@ -265,6 +267,8 @@ class TemporalWorker(pulumi.ComponentResource):
                                    temporal_deployment).apply(pod.label_value)})
             identity = {"deploymentName": temporal_deployment, "buildId": build.build_id}
         autoscaled = settings["autoscaling"] != "off"
+        reload = pod.reloader_annotations(args.get("secret_env", {})) \
+            if settings["reloader"] else {}
         # Runs and keeps one build's worker pods alive, rolling them on rotated secrets (and,
         # with the rolling strategy, on a new image). An autoscaler owns the count: a value
         # here would fight it on every update, unless it is a build's own count (its scale-down
@@ -272,7 +276,8 @@ class TemporalWorker(pulumi.ComponentResource):
         return k8s.apps.v1.Deployment(
             f"{name}{build.suffix}-deployment",
             metadata=k8s.meta.v1.ObjectMetaArgs(name=f"{name}{build.suffix}",
-                                                namespace=namespace, labels=own_labels),
+                                                namespace=namespace, labels=own_labels,
+                                                annotations=reload or None),
             spec=k8s.apps.v1.DeploymentSpecArgs(
                 replicas=(build.replicas if build.own_count else None) if autoscaled
                 else build.replicas,
@@ -511,11 +516,8 @@ def _pod_spec(args: TemporalWorkerArgs, settings: Mapping[str, Any],
               selector: Mapping[str, str], account: pulumi.Input[str]) -> k8s.core.v1.PodSpecArgs:
     tls_secret, ca_secret = args.get("tls_secret_name"), args.get("server_ca_secret_name")
     api_key = args.get("temporal_api_key")
-    secret_refs = dict(args.get("secret_env", {}))
-    if api_key:
-        secret_refs[spec.BY_NAME["temporalApiKey"].env] = api_key
     tls = _tls(args, settings)
-    vols, mounts = pod.volumes(tls_secret, ca_secret)
+    vols, mounts = pod.volumes(tls_secret, ca_secret, api_key)
     probes = pod.probes(settings["probeMode"])
     container = k8s.core.v1.ContainerArgs(
         name="worker",
@@ -524,7 +526,8 @@ def _pod_spec(args: TemporalWorkerArgs, settings: Mapping[str, Any],
         command=list(contract.ENTRYPOINT),
         env=pod.worker_env({n: v for n, v in settings.items() if n != "tls"}, tls=tls,
                            tls_secret=bool(tls_secret), server_ca_secret=bool(ca_secret),
-                           extra=args.get("env", {}), secret_refs=secret_refs),
+                           extra=args.get("env", {}), secret_refs=args.get("secret_env", {}),
+                           api_key_file=bool(api_key)),
         ports=[k8s.core.v1.ContainerPortArgs(name=pod.HEALTH_PORT_NAME,
                                              container_port=contract.HEALTH_PORT),
                k8s.core.v1.ContainerPortArgs(name=pod.METRICS_PORT_NAME,

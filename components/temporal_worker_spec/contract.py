@@ -17,6 +17,11 @@ TLS_KEY_PATH = f"{TLS_MOUNT_DIR}/{TLS_KEY_KEY}"
 SERVER_CA_MOUNT_DIR = "/etc/temporal/server-ca"
 SERVER_CA_KEY = "ca.crt"
 SERVER_CA_PATH = f"{SERVER_CA_MOUNT_DIR}/{SERVER_CA_KEY}"
+# The Temporal API key is mounted as a file (not env), so a rotated Secret reaches the running
+# worker: kubelet swaps the volume's files and the worker rereads them.
+API_KEY_MOUNT_DIR = "/etc/temporal/api-key"
+API_KEY_FILE = "api-key"
+API_KEY_PATH = f"{API_KEY_MOUNT_DIR}/{API_KEY_FILE}"
 
 # --- Health, metrics -------------------------------------------------------------------------
 HEALTH_PORT = 8080
@@ -24,6 +29,14 @@ LIVENESS_PATH = "/healthz"
 READINESS_PATH = "/readyz"
 METRICS_PORT = 9464
 METRICS_PATH = "/metrics"
+# The worker's own metrics on that endpoint, beside the SDK's (alerts are written on them).
+CERT_EXPIRY_METRIC = "temporal_worker_client_certificate_expiry_timestamp_seconds"
+"""Gauge: when the client certificate in use expires (notAfter), in seconds since the epoch."""
+CREDENTIAL_RELOADS_METRIC = "temporal_worker_credential_reloads_total"
+"""Counter by `credential` (tls, api_key) and `result` (applied, refused, failed)."""
+CREDENTIAL_RELOAD_FAILING_METRIC = "temporal_worker_credential_reload_failing"
+"""Gauge by `credential`: 1 while the files hold credentials the worker refused or could not
+connect with (it keeps using the previous ones), else 0."""
 # File-heartbeat mode (for clusters that prefer exec probes): the worker rewrites the readiness
 # file while ready and removes it when not; it touches the liveness file while its event loop
 # runs, whatever Temporal's state. The probe command fails when a file is missing or too old.

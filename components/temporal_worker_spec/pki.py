@@ -25,6 +25,19 @@ EXPIRY_WARNING_DAYS = 30
 MIN_RSA_BITS = 2048
 USABLE_KEYS = "RSA of 2048 bits or more, ECDSA P-256 or P-384, or Ed25519"
 PRIVATE_KEY_MARKER = "PRIVATE KEY-----"
+_PEM_BLOCK = re.compile(r"-----BEGIN ([A-Z0-9 ]{1,64})-----.*?-----END \1-----", re.ASCII | re.DOTALL)
+
+
+def pem_blocks(text: str) -> str:
+    """Only the PEM blocks of `text`, one after another with newline line ends; "" if none.
+
+    The one rule for what surrounds them, on every side (a Pulumi config value, a mounted file):
+    it is ignored, as OpenSSL ignores it. That covers a UTF-8 byte order mark some editors
+    write, and the `subject=CN = Jürgen` lines `openssl x509 -text` or `-showcerts` put before
+    a certificate. What is inside a block is checked as it is.
+    """
+    blocks = [match[0].replace("\r\n", "\n") for match in _PEM_BLOCK.finditer(text)]
+    return "".join(f"{block}\n" for block in blocks)
 
 
 def _now() -> datetime.datetime:

@@ -9,6 +9,8 @@ first, with the same reason.
 
 from __future__ import annotations
 
+import os
+import stat
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
@@ -130,14 +132,56 @@ def from_env(environ: Mapping[str, str]) -> tuple[Resolved, dict[str, str]]:
     return resolved, env
 
 
+MAX_FILE_BYTES = 1024 * 1024
+"""The most a file named by a setting may hold (a bundle of every public root CA is ~200 KB)."""
+_NOT_REGULAR = ((stat.S_ISDIR, "a directory"), (stat.S_ISFIFO, "a FIFO"),
+                (stat.S_ISCHR, "a character device"), (stat.S_ISBLK, "a block device"),
+                (stat.S_ISSOCK, "a socket"))
+
+
+def read_file(path: str, max_bytes: int = MAX_FILE_BYTES) -> bytes:
+    """The bytes of the regular file at `path` (symlinks followed, as kubelet's Secret volumes
+    need); ValueError with a reason phrase that names the path and never its content.
+
+    Anything else is refused before a byte is read: opening does not block (a FIFO would wait
+    for a writer forever), and a device such as /dev/zero, a FIFO, a socket or a directory is
+    not a regular file. At most `max_bytes` + 1 bytes are read, so a huge file costs nothing.
+    """
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
+    except OSError as err:
+        raise ValueError(f"cannot read {path}: {err.strerror}") from None
+    try:
+        mode = os.fstat(fd).st_mode
+        if not stat.S_ISREG(mode):
+            kind = next((name for test, name in _NOT_REGULAR if test(mode)), "not a file")
+            raise ValueError(f"cannot read {path}: it is {kind}, not a regular file")
+        chunks, size = [], 0
+        while size <= max_bytes:
+            chunk = os.read(fd, max_bytes + 1 - size)
+            if not chunk:
+                break
+            chunks.append(chunk)
+            size += len(chunk)
+    except OSError as err:
+        raise ValueError(f"cannot read {path}: {err.strerror}") from None
+    finally:
+        os.close(fd)
+    if size > max_bytes:
+        raise ValueError(f"{path} is larger than {max_bytes // 1024} KiB, more than a setting's "
+                         "file may hold")
+    return b"".join(chunks)
+
+
+def read_text(path: str) -> str:
+    """A setting's file as text. Bytes that are not UTF-8 become U+FFFD: a PEM keeps only its
+    blocks (`pki.pem_blocks`), and a token refuses anything but printable ASCII, so the text
+    around a PEM block is ignored whatever its encoding, as on the Pulumi side."""
+    return read_file(path).decode("utf-8", "replace")
+
+
 def _read(variable: str, path: str) -> str:
     try:
-        with open(path, "rb") as handle:
-            data = handle.read()
-    except OSError as err:
-        raise EnvError(f"{variable}: cannot read {path}: {err.strerror}") from None
-    try:
-        return data.decode("ascii")
-    except UnicodeDecodeError:
-        raise EnvError(f"{variable}: {path} is not a PEM text file") from None
-
+        return read_text(path)
+    except ValueError as err:
+        raise EnvError(f"{variable}: {err}") from None

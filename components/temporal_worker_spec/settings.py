@@ -125,6 +125,10 @@ TLS_SERVER_NAME = Setting(
 TEMPORAL_API_KEY = Setting(
     "temporalApiKey", "Temporal Cloud API key; turns TLS on.", kinds.token(), CONNECTION,
     env="TEMPORAL_API_KEY", secret=True, arg=True)
+TEMPORAL_API_KEY_FILE = Setting(
+    "temporalApiKeyFile", "Temporal Cloud API key from a file, reread when it changes (the "
+    "component mounts temporalApiKey there); turns TLS on.", kinds.token(), CONNECTION,
+    env="TEMPORAL_API_KEY_FILE", file=True, secret=True, config=False)
 TLS = Setting(
     "tls", "Force TLS on or off; unset turns it on with a client cert, server CA or API key.",
     kinds.boolean(), CONNECTION, env="TEMPORAL_TLS", config=False, arg=True)
@@ -288,6 +292,10 @@ METRICS_NAMESPACES = Setting(
 POD_MONITOR = Setting(
     "podMonitor", "A Prometheus Operator PodMonitor for the metrics port.", kinds.boolean(),
     PRODUCTION, default=False, arg=True)
+RELOADER = Setting(
+    "reloader", "Annotate the Deployment for Stakater Reloader, so a change to a secretEnv "
+    "Secret rolls the pods (env cannot change in a running pod; certificates and the API key "
+    "reload in place).", kinds.boolean(), PRODUCTION, default=False, arg=True)
 IMAGE_PULL_SECRET = Setting(
     "imagePullSecret", "Existing Secret the pods pull the image with (the stack makes one from "
     "registryUsername/registryPassword when those are set).", kinds.dns_subdomain(), PRODUCTION,
@@ -386,10 +394,19 @@ def _ports_differ(values: Mapping[str, Any]) -> None:
         raise Invalid("metricsPort", f"must differ from {{healthPort}} ({values['healthPort']})")
 
 
-def _api_key_needs_tls(values: Mapping[str, Any]) -> None:
-    if values.get("temporalApiKey") is not None and values.get("tls") is False:
-        raise Invalid("tls", "is false while {temporalApiKey} is set: the API key would be sent "
-                             "in cleartext; turn TLS on (or leave it unset) or remove the key")
+def _api_key_needs_tls(key: str) -> Callable[[Mapping[str, Any]], None]:
+    def check(values: Mapping[str, Any]) -> None:
+        if values.get(key) is not None and values.get("tls") is False:
+            raise Invalid("tls", f"is false while {{{key}}} is set: the API key would be sent "
+                                 "in cleartext; turn TLS on (or leave it unset) or remove the "
+                                 "key")
+    return check
+
+
+def _one_api_key(values: Mapping[str, Any]) -> None:
+    if values.get("temporalApiKey") is not None and values.get("temporalApiKeyFile") is not None:
+        raise Invalid("temporalApiKeyFile", "must not be set with {temporalApiKey}: set the key "
+                                            "one way (the file is reread when it changes)")
 
 
 def _chat_key_needs_https(values: Mapping[str, Any]) -> None:
@@ -505,8 +522,12 @@ RULES: tuple[Rule, ...] = (
          "no `tlsCert` (KEDA uses a CA only with a client certificate)."),
     Rule(("minReplicas", "maxReplicas", "autoscaling"), _scaling_bounds,
          "`minReplicas` is at most `maxReplicas`; 0 only with `autoscaling` keda."),
-    Rule(("temporalApiKey", "tls"), _api_key_needs_tls,
+    Rule(("temporalApiKey", "tls"), _api_key_needs_tls("temporalApiKey"),
          "`temporalApiKey` is never sent without TLS (`tls` false is refused with it)."),
+    Rule(("temporalApiKeyFile", "tls"), _api_key_needs_tls("temporalApiKeyFile"),
+         "`temporalApiKeyFile` is never sent without TLS either."),
+    Rule(("temporalApiKey", "temporalApiKeyFile"), _one_api_key,
+         "`temporalApiKey` or `temporalApiKeyFile`, not both."),
     Rule(("chatgptApiKey", "chatgptBaseUrl"), _chat_key_needs_https,
          "`chatgptApiKey` is sent only over https:// (http:// only to this machine's loopback)."),
 )

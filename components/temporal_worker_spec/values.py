@@ -583,11 +583,12 @@ def dns_subdomain() -> Kind:
 
 
 def pem(check: Callable[[str], str], label: str) -> Kind:
-    """PEM text checked by one of the `pki` checks (never quoted)."""
+    """PEM text checked by one of the `pki` checks (never quoted). The value is its PEM blocks
+    only (`pki.pem_blocks`): text around them, a byte order mark included, is dropped."""
     def parse(text: str) -> str:
         if not text.strip():
             raise ValueError("must not be empty")
-        return check(text)
+        return check(pki.pem_blocks(text) or text)
     return Kind("string", label, parse)
 
 

@@ -8,6 +8,7 @@ import pytest
 import temporal_worker_spec.settings as spec
 from temporal_worker_k8s import TemporalWorker
 from temporal_worker_k8s.temporal_worker import LEGACY_TYPE_TOKEN, TYPE_TOKEN
+from temporal_worker_spec import contract
 from tests.program.helpers import DEPLOYMENT, NAMESPACE, SECRET, container, env_of
 from tools.mockstack import StackRun, run_program
 
@@ -30,10 +31,10 @@ def test_external_secrets_are_referenced_by_name_and_nothing_else_is_created():
                 secret_env={"STRIPE_KEY": {"name": "billing-stripe", "key": "key"}})
     assert run.of_type(SECRET) == [] and run.of_type(NAMESPACE) == []
     assert [v["secret"]["secretName"] for v in pod_spec(run)["volumes"] if "secret" in v] == [
-        "billing-client-cert"]
+        "billing-client-cert", "billing-temporal"]
     env = env_of(run, "billing-deployment")
-    assert env[spec.TEMPORAL_API_KEY.env]["valueFrom"]["secretKeyRef"] == {
-        "name": "billing-temporal", "key": "apiKey"}
+    assert env[spec.TEMPORAL_API_KEY_FILE.env]["value"] == contract.API_KEY_PATH
+    assert spec.TEMPORAL_API_KEY.env not in env
     assert env["STRIPE_KEY"]["valueFrom"]["secretKeyRef"] == {"name": "billing-stripe",
                                                               "key": "key"}
     assert env[spec.TLS.env]["value"] == "true"
@@ -166,3 +167,19 @@ def test_the_old_type_token_is_an_alias_so_existing_stacks_keep_their_resources(
     assert LEGACY_TYPE_TOKEN == "temporal-worker:index:TemporalWorker" != TYPE_TOKEN
     component = build().one(TYPE_TOKEN)
     assert component.alias_types == (LEGACY_TYPE_TOKEN,), component.urn
+
+
+def test_reloader_rolls_pods_only_for_secrets_read_as_env():
+    """Env cannot change in a running pod: with `reloader`, Stakater Reloader rolls the pods
+    when a Secret behind secretEnv changes. Mounted Secrets (certificate, API key) are left
+    out: the worker rereads them without a restart."""
+    inputs = dict(tls_secret_name="billing-client-cert",
+                  temporal_api_key={"name": "billing-temporal", "key": "apiKey"},
+                  secret_env={"STRIPE_KEY": {"name": "billing-stripe", "key": "key"},
+                              "LEDGER_TOKEN": {"name": "billing-ledger", "key": "token"},
+                              "LEDGER_USER": {"name": "billing-ledger", "key": "user"}})
+    annotations = build(reloader=True, **inputs).one(DEPLOYMENT).get("metadata", "annotations")
+    assert annotations == {"secret.reloader.stakater.com/reload": "billing-ledger,billing-stripe"}
+    assert "annotations" not in build(**inputs).one(DEPLOYMENT).get("metadata")
+    assert "annotations" not in build(reloader=True, tls_secret_name="billing-client-cert"
+                                      ).one(DEPLOYMENT).get("metadata"), "nothing to reload"

@@ -141,7 +141,8 @@ def literal_secrets_in_env(deployment: Mapping[str, Any], secret_values: Iterabl
                 continue
             if any(s in value for s in secrets):
                 problems.append(f"container {c.get('name')} env {env['name']} holds a secret value")
-            elif SECRET_LIKE_NAME.search(env["name"]) and not env["name"].endswith("_PATH"):
+            elif SECRET_LIKE_NAME.search(env["name"]) and not env["name"].endswith(
+                    ("_PATH", "_FILE")):
                 problems.append(f"container {c.get('name')} env {env['name']} looks secret but "
                                 "is a literal value")
     return problems

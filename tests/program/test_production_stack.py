@@ -25,7 +25,7 @@ CHATGPT_SECRET = secret_name(spec.CHATGPT_API_KEY)
 
 REAL_DIGEST = "sha256:" + "ab" * 32
 FILE_ENV = (spec.TLS_CERT.env, spec.TLS_KEY.env,
-            spec.TLS_SERVER_CA.env)
+            spec.TLS_SERVER_CA.env, spec.TEMPORAL_API_KEY_FILE.env)
 
 
 def secrets_by_name(run: StackRun) -> dict:
@@ -69,20 +69,21 @@ def test_every_secret_env_var_uses_a_secret_key_ref_to_a_created_secret(prod_run
     env = env_of(prod_run)
     created = secrets_by_name(prod_run)
     refs = {}
-    for name in (spec.TEMPORAL_API_KEY.env, spec.CHATGPT_API_KEY.env, "EXTRA_TOKEN"):
+    for name in (spec.CHATGPT_API_KEY.env, "EXTRA_TOKEN"):
         assert "value" not in env[name], f"{name} must come from a Secret"
         ref = env[name]["valueFrom"]["secretKeyRef"]
         assert ref["key"] in created[ref["name"]].get("stringData"), ref
         refs[name] = ref["name"]
-    assert refs == {spec.TEMPORAL_API_KEY.env: API_KEY_SECRET,
-                    spec.CHATGPT_API_KEY.env: CHATGPT_SECRET, "EXTRA_TOKEN": SECRET_ENV_SECRET}
+    assert refs == {spec.CHATGPT_API_KEY.env: CHATGPT_SECRET, "EXTRA_TOKEN": SECRET_ENV_SECRET}
+    # The Temporal API key is a mounted file the worker rereads, not env that would go stale.
+    assert spec.TEMPORAL_API_KEY.env not in env
 
 
 def test_mounted_secret_volumes_reference_created_secrets(prod_run: StackRun):
     pod = prod_run.one(DEPLOYMENT, WORKER).get("spec", "template", "spec")
     created = secrets_by_name(prod_run)
     mounted = {v["secret"]["secretName"] for v in pod["volumes"] if "secret" in v}
-    assert mounted == {TLS_SECRET, SERVER_CA_SECRET}
+    assert mounted == {TLS_SECRET, SERVER_CA_SECRET, API_KEY_SECRET}
     assert mounted <= set(created)
     for volume in pod["volumes"]:
         for item in volume.get("secret", {}).get("items", []):
@@ -107,6 +108,7 @@ def test_file_env_vars_point_inside_their_read_only_mounts(prod_run: StackRun):
         assert filename in items, f"{name}: {filename} is not a file of {secret['secretName']}"
     assert env[spec.TLS_CERT.env]["value"] == contract.TLS_CERT_PATH
     assert env[spec.TLS_SERVER_CA.env]["value"] == contract.SERVER_CA_PATH
+    assert env[spec.TEMPORAL_API_KEY_FILE.env]["value"] == contract.API_KEY_PATH
 
 
 def test_production_worker_connects_with_tls_to_the_configured_address(prod_run: StackRun,
@@ -301,6 +303,16 @@ def test_an_own_pull_secret_and_registry_credentials_do_not_mix(prod_config):
     with pytest.raises(ValueError, match="imagePullSecret: must not be set with "
                                          "temporal-worker:registryUsername"):
         run_stack({**prod_config, "imagePullSecret": "other"}, stack="prod")
+
+
+def test_reloader_config_names_the_secrets_read_as_env(prod_config, prod_run: StackRun):
+    """`reloader: true` reaches the component: the Deployment names the Secrets behind env
+    (the chat key, secretEnv) for Stakater Reloader, not the mounted TLS and API-key ones."""
+    run = run_stack({**prod_config, "reloader": "true"}, stack="prod")
+    annotations = run.one(DEPLOYMENT, WORKER).get("metadata", "annotations")
+    assert annotations == {"secret.reloader.stakater.com/reload":
+                           f"{CHATGPT_SECRET},{SECRET_ENV_SECRET}"}
+    assert "annotations" not in prod_run.one(DEPLOYMENT, WORKER).get("metadata")
 
 
 def test_keda_with_an_api_key_and_a_private_ca_but_no_client_cert_is_refused_at_preview(

@@ -35,6 +35,7 @@ BAD: dict[str, list[str]] = {
     "tlsServerCa": ["<garbage>", "<expired>"],
     "tlsServerName": [" ", "bad host", "ho\nst", "h" * 254],
     "temporalApiKey": [" \n", "tmprl key with spaces", "tmprl-\u00e9t\u00e9"],
+    "temporalApiKeyFile": [" \n", "tmprl key with spaces", "\ufefftmprl-key"],
     "tls": ["maybe", "yes", "on"],
     "gracefulShutdownSeconds": ["-1", "86401", "30s", "\u0663\u0660", "1.5", ""],
     "maxConcurrentActivities": ["0", "10001", "many", ""],
@@ -88,6 +89,7 @@ BAD: dict[str, list[str]] = {
     "egressPorts": ["443", "[0]", "[70000]", "[443, 443]", '["https"]', "[true]", "{}"],
     "metricsNamespaces": ['"monitoring"', '["Monitoring"]', "[1.5]"],
     "podMonitor": ["on-ish"],
+    "reloader": ["auto", ""],
     "imagePullSecret": ["Pull_Secret", " ", "-x"],
     "secretEnv": ["not json", "[1]", '{"bad-name": "v"}', '{"TEMPORAL_API_KEY": "v"}',
                   '{"DB_PASSWORD\\n": "v"}', '{"A": " "}', '{"A": {"b": 1}}'],
@@ -215,3 +217,25 @@ def test_secret_settings_are_never_declared_plain():
         if setting.secret:
             assert setting.default is None, setting.name
             assert not (setting.arg and setting.kind.type != "string"), setting.name
+
+
+@pytest.mark.parametrize("before", ["\ufeff", "subject=CN = J\u00fcrgen\r\n"],
+                         ids=["byte order mark", "non-ASCII text before the block"])
+def test_text_around_pem_blocks_is_ignored_alike_by_the_program_and_the_worker(pems, tmp_path,
+                                                                               before):
+    """One rule for PEM on both sides: the value is its blocks only. The program stores them
+    so in the Secret, and the worker reads the same value from its mounted file."""
+    clean = {"tlsCert": pems["cert"], "tlsKey": pems["key"], "tlsServerCa": pems["ca"]}
+    wrapped = {name: f"{before}{text}trailing words, caf\u00e9\n" for name, text in clean.items()}
+    run = run_stack({**stack_config(pems), **wrapped}, stack="prod")
+    secrets = {s.get("metadata", "name"): s.get("stringData") for s in run.of_type(
+        "kubernetes:core/v1:Secret") if s.get("stringData")}
+    assert secrets["temporal-tls"] == {"tls.crt": clean["tlsCert"], "tls.key": clean["tlsKey"]}
+    assert secrets["temporal-server-ca"] == {"ca.crt": clean["tlsServerCa"]}
+    env = {"TEMPORAL_ADDRESS": "127.0.0.1:9"}
+    for name, text in wrapped.items():
+        path = tmp_path / f"{name}.pem"
+        path.write_bytes(text.encode())
+        env[spec.BY_NAME[name].env] = str(path)
+    values = spec.from_env(env)[0].values
+    assert {name: values[name] for name in clean} == clean

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import subprocess
 import sys
@@ -203,6 +204,19 @@ def test_unknown_namespace_exits_with_clear_error_and_is_never_ready(temporal_se
 
         wait_for(exited, 60, "the worker to exit", interval=0.02)
         assert worker.process.returncode == 1
-    assert "worker failed" in worker.output()
-    assert "Namespace no-such-namespace" in worker.output()
+    [failed] = [json.loads(line)["message"] for line in worker.output().splitlines()
+                if "worker failed" in line]
+    # The server's own words, decoded: not the raw protobuf bytes of the gRPC status details.
+    assert failed.endswith("NotFound: Namespace no-such-namespace is not found."), failed
+    assert 'details: b"' not in worker.output() and "\\x08" not in worker.output()
     assert "worker is ready" not in worker.output()
+
+
+def test_the_log_says_starting_before_ready(temporal_server):
+    with WorkerProcess(queue_env(temporal_server.address)) as worker:
+        worker.wait_ready()
+        assert worker.terminate() == 0
+    messages = [json.loads(line)["message"] for line in worker.output().splitlines()]
+    starting = next(i for i, m in enumerate(messages) if m.startswith("worker starting"))
+    ready = next(i for i, m in enumerate(messages) if m.startswith("worker is ready"))
+    assert starting < ready, messages

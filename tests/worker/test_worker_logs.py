@@ -30,3 +30,13 @@ def test_plain_keeps_multiline_messages_and_tracebacks_on_one_line():
     line = PlainFormatter().format(_record("failed\nhere", exc=RuntimeError("boom")))
     assert "\n" not in line
     assert line.endswith("ERROR worker.test: failed\\nhere | RuntimeError: boom")
+
+
+def test_raw_grpc_status_details_are_left_out_in_both_formats():
+    status = ('Status { code: NotFound, message: "Namespace nope is not found.", '
+              'details: b"\\x08\\x05\\x12\\x1cNamespace \\"nope\\"", metadata: MetadataMap {} }')
+    for formatter in (JsonFormatter(), PlainFormatter()):
+        line = formatter.format(_record("describe failed: %s", status))
+        assert "details: b" not in line and "\\x08" not in line, line
+        assert 'Status { code: NotFound, message: \\"Namespace nope is not found.\\"' in line \
+            or 'Status { code: NotFound, message: "Namespace nope is not found."' in line

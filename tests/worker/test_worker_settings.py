@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -10,6 +11,7 @@ import pytest
 
 import temporal_worker_spec.settings as spec
 from tools.worker_process import REPO, clean_env
+from temporal_worker_spec.resolve import MAX_FILE_BYTES
 from worker import settings
 
 API_KEY = "sk-live-do-not-print-0123456789"
@@ -38,6 +40,16 @@ def _bad_cases(pki, tmp: Path) -> dict[str, tuple[dict[str, str], str, str]]:
     broken_toml.write_text(f'[profile.default]\naddress = "a:1"\napi_key = "{API_KEY}\n')
     wrong_types = tmp / "types.toml"
     wrong_types.write_text(f'[profile.default]\naddress = 7\napi_key = "{API_KEY}"\n')
+    latin1_toml = tmp / "latin1.toml"
+    latin1_toml.write_bytes(b'[profile.default]\nnamespace = "caf\xe9"\n')
+    good_toml = tmp / "good.toml"
+    good_toml.write_text('[profile.default]\nnamespace = "default"\n')
+    fifo = tmp / "fifo"
+    os.mkfifo(fifo)
+    key_file = tmp / "api-key"
+    key_file.write_text("tmprl-file-key\n")
+    huge = tmp / "huge.pem"
+    huge.write_bytes(b"#" * (MAX_FILE_BYTES + 1))
     return {
         "missing cert file": (_tls(tmp / "nope.crt", good.key_path),
                               spec.TLS_CERT.env, "No such file"),
@@ -100,6 +112,28 @@ def _bad_cases(pki, tmp: Path) -> dict[str, tuple[dict[str, str], str, str]]:
                                         "TEMPORAL_CONFIG_FILE", "content is not shown"),
         "API key without TLS": ({spec.TEMPORAL_API_KEY.env: "tmprl-key", spec.TLS.env: "false"},
                                 spec.TLS.env, "would be sent in cleartext"),
+        # Files are read only when regular, never blocking, at most 1 MiB, and TOML as UTF-8.
+        "config file not UTF-8": ({"TEMPORAL_CONFIG_FILE": str(latin1_toml)},
+                                  "TEMPORAL_CONFIG_FILE", "is not UTF-8 text (byte 35)"),
+        "config file is /dev/zero": ({"TEMPORAL_CONFIG_FILE": "/dev/zero"}, "TEMPORAL_CONFIG_FILE",
+                                     "it is a character device, not a regular file"),
+        "config file is a FIFO": ({"TEMPORAL_CONFIG_FILE": str(fifo)}, "TEMPORAL_CONFIG_FILE",
+                                  "it is a FIFO, not a regular file"),
+        "config file profile missing": ({"TEMPORAL_CONFIG_FILE": str(good_toml),
+                                         "TEMPORAL_PROFILE": "staging"}, "TEMPORAL_PROFILE",
+                                        "profile 'staging' is not in"),
+        "cert file is /dev/zero": (_tls("/dev/zero", good.key_path), spec.TLS_CERT.env,
+                                   "it is a character device, not a regular file"),
+        "key file is a FIFO": (_tls(good.cert_path, fifo), spec.TLS_KEY.env,
+                               "it is a FIFO, not a regular file"),
+        "server CA over 1 MiB": ({spec.TLS_SERVER_CA.env: str(huge)}, spec.TLS_SERVER_CA.env,
+                                 "is larger than 1024 KiB"),
+        "API key file is /dev/zero": ({spec.TEMPORAL_API_KEY_FILE.env: "/dev/zero"},
+                                      spec.TEMPORAL_API_KEY_FILE.env, "character device"),
+        "API key both ways": ({spec.TEMPORAL_API_KEY.env: "tmprl-key",
+                               spec.TEMPORAL_API_KEY_FILE.env: str(key_file)},
+                              spec.TEMPORAL_API_KEY_FILE.env,
+                              "must not be set with TEMPORAL_API_KEY"),
         "chat key over http to another host": (
             {spec.CHATGPT_BASE_URL.env: "http://llm.example.com/v1"}, spec.CHATGPT_BASE_URL.env,
             "would be sent in cleartext"),
@@ -116,7 +150,10 @@ CASES = ["missing cert file", "missing key file", "unreadable cert file", "cert 
          "negative shutdown seconds", "shutdown seconds not a number",
          "build id without deployment", "empty namespace", "config file that is not TOML",
          "config file the SDK refuses", "API key without TLS",
-         "chat key over http to another host"]
+         "chat key over http to another host", "config file not UTF-8",
+         "config file is /dev/zero", "config file is a FIFO", "config file profile missing",
+         "cert file is /dev/zero", "key file is a FIFO", "server CA over 1 MiB",
+         "API key file is /dev/zero", "API key both ways"]
 
 
 @pytest.mark.parametrize("case", CASES)

@@ -100,3 +100,23 @@ async def test_a_300_mb_chat_reply_fails_once_without_filling_the_workers_memory
     assert len(chat_server.requests) == 1, "an oversized reply must not be paid for twice"
     # Before the cap the worker read it all (1.5 GiB RSS for 300 MB); idle it uses about 70.
     assert peak_mib < 200, f"peak RSS {peak_mib:.0f} MiB"
+
+
+@pytest.mark.parametrize("before", ["\ufeff", "subject=CN = J\u00fcrgen\nissuer=CN = mtls-ca\n"],
+                         ids=["utf-8 byte order mark", "non-ASCII text before the block"])
+async def test_pem_files_with_text_around_the_blocks_connect_over_mtls(temporal_server, mtls,
+                                                                        tmp_path, before):
+    """What `pulumi preview` accepts the worker accepts: the spec keeps the PEM blocks only,
+    on both sides, so a BOM or `openssl x509 -text` output around them changes nothing."""
+    task_queue = f"tq-{uuid.uuid4()}"
+    env = mtls.worker_env()
+    for setting in (spec.TLS_CERT, spec.TLS_KEY, spec.TLS_SERVER_CA):
+        original = Path(env[setting.env]).read_text()
+        wrapped = tmp_path / f"{setting.name}.pem"
+        wrapped.write_bytes((before + original + "\u00e9t\u00e9 2026\n").encode())
+        env[setting.env] = str(wrapped)
+    with WorkerProcess({**env, spec.TASK_QUEUE.env: task_queue}) as worker:
+        worker.wait_ready()
+        assert await run_batch(temporal_server.address, task_queue) == \
+            "batch b1: processed 3 of 3 items"
+        assert worker.terminate() == 0
