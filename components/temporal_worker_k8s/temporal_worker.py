@@ -98,6 +98,20 @@ class TemporalWorkerArgs(TypedDict):
     """Activities one worker pod runs at once. Default: `100`."""
     max_concurrent_workflow_tasks: NotRequired[pulumi.Input[int]]
     """Workflow tasks one worker pod runs at once (at least 2: the SDK caches workflows). Default: `100`."""
+    poller_behavior: NotRequired[pulumi.Input[str]]
+    """How many polls the worker keeps open per task type (workflow, activity): autoscaling follows the server's feedback between minPollers and maxPollers (server 1.28+ and Temporal Cloud); fixed keeps up to maxPollers. Default: `autoscaling`."""
+    min_pollers: NotRequired[pulumi.Input[int]]
+    """autoscaling: fewest polls kept open per task type. Default: `1`."""
+    initial_pollers: NotRequired[pulumi.Input[int]]
+    """autoscaling: polls opened per task type at start, before the server's feedback. Default: `5`."""
+    max_pollers: NotRequired[pulumi.Input[int]]
+    """Most polls open at once per task type (with pollerBehavior fixed, the count kept open; at least 2: workflow tasks poll a sticky and a normal queue). Default: `100`."""
+    slot_tuner: NotRequired[pulumi.Input[str]]
+    """fixed: up to maxConcurrentActivities and maxConcurrentWorkflowTasks tasks at once; resourceBased: as many as keep the container under tunerTargetMemory and tunerTargetCpu (those maxima still cap them; slot metrics then stop meaning much). Default: `fixed`."""
+    tuner_target_memory: NotRequired[pulumi.Input[int]]
+    """resourceBased: memory use to stay under, in percent of the container's limit (or the host's memory without one). Default: `80`."""
+    tuner_target_cpu: NotRequired[pulumi.Input[int]]
+    """resourceBased: CPU use to stay under, in percent of the container's limit (or the host's CPUs without one). Default: `90`."""
     log_format: NotRequired[pulumi.Input[str]]
     """Worker log format: one JSON object or one plain line per event. Default: `json`."""
     log_level: NotRequired[pulumi.Input[str]]
@@ -138,6 +152,10 @@ class TemporalWorkerArgs(TypedDict):
     """Namespaces allowed to scrape the metrics port; empty allows every namespace. Default: `[]`."""
     pod_monitor: NotRequired[bool]
     """A Prometheus Operator PodMonitor for the metrics port. Default: `false`."""
+    prometheus_rule: NotRequired[bool]
+    """A Prometheus Operator PrometheusRule with the worker's alerts, scoped to its task queue. Default: `false`."""
+    grafana_dashboard: NotRequired[bool]
+    """A ConfigMap with the worker's Grafana dashboard, labelled grafana_dashboard: "1" for the Grafana sidecar. Default: `false`."""
     reloader: NotRequired[bool]
     """Annotate the Deployment for Stakater Reloader, so a change to a secretEnv Secret rolls the pods (env cannot change in a running pod; certificates and the API key reload in place). Default: `false`."""
     default_versioning_behavior: NotRequired[pulumi.Input[str]]
