@@ -7,7 +7,6 @@ run it).
 
 from __future__ import annotations
 
-import argparse
 import json
 import sys
 import textwrap
@@ -15,6 +14,7 @@ from pathlib import Path
 
 from temporal_worker_spec.settings import RULES, SETTINGS, Setting
 from temporal_worker_spec.values import Kind
+from tools import generated as generated_files
 
 ROOT = Path(__file__).resolve().parent.parent
 PULUMI_YAML = ROOT / "Pulumi.yaml"
@@ -123,24 +123,11 @@ def generated() -> dict[Path, str]:
 
 def stale() -> list[Path]:
     """Derived files that differ from what the spec says."""
-    return [path for path, text in generated().items() if path.read_text() != text]
+    return generated_files.stale(generated())
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m tools.specgen", description=__doc__)
-    parser.add_argument("--check", action="store_true", help="only report out-of-date files")
-    args = parser.parse_args(argv)
-    if args.check:
-        outdated = stale()
-        for path in outdated:
-            print(f"{path.relative_to(ROOT)} is out of date; run python -m tools.specgen",
-                  file=sys.stderr)
-        return 1 if outdated else 0
-    for path, text in generated().items():
-        if path.read_text() != text:
-            path.write_text(text)
-            print(f"wrote {path.relative_to(ROOT)}")
-    return 0
+    return generated_files.main("tools.specgen", __doc__, generated, argv)
 
 
 if __name__ == "__main__":

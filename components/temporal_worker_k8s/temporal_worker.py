@@ -351,6 +351,20 @@ class TemporalWorker(pulumi.ComponentResource):
             k8s.apiextensions.CustomResource(
                 f"{name}-pod-monitor", api_version=production.PROMETHEUS_API, kind="PodMonitor",
                 metadata=metadata(), spec=production.pod_monitor(selector), opts=child)
+        if settings["prometheusRule"]:
+            # Pages on-call about this worker's task queue: Temporal's first five worker alerts
+            # and the worker's own.
+            k8s.apiextensions.CustomResource(
+                f"{name}-prometheus-rule", api_version=production.PROMETHEUS_API,
+                kind="PrometheusRule", metadata=metadata(),
+                spec=production.prometheus_rule(settings["taskQueue"]), opts=child)
+        if settings["grafanaDashboard"]:
+            # Hands Grafana's sidecar the worker's dashboard, so nobody copies JSON by hand.
+            dashboard_metadata = metadata(f"{name}-dashboard")
+            dashboard_metadata.labels = {**dashboard_metadata.labels,
+                                         production.GRAFANA_DASHBOARD_LABEL: "1"}
+            k8s.core.v1.ConfigMap(f"{name}-grafana-dashboard", metadata=dashboard_metadata,
+                                  data=production.dashboard_data(), opts=child)
         for build, deployment in zip(settings["builds"], deployments):
             target = deployment.metadata.name
             if autoscaling == "hpa" and build.scaled_down:
