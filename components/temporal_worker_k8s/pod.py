@@ -60,11 +60,12 @@ def label_value(value: str) -> str:
 
 def worker_env(settings: Mapping[str, pulumi.Input[Any]], *, tls: pulumi.Input[bool],
                tls_secret: bool, server_ca_secret: bool,
-               extra: Mapping[str, pulumi.Input[str]],
-               secret_refs: Mapping[str, Mapping[str, pulumi.Input[str]]]
-               ) -> list[k8s.core.v1.EnvVarArgs]:
+               extra: pulumi.Input[Mapping[str, pulumi.Input[str]]],
+               secret_refs: pulumi.Input[Mapping[str, Mapping[str, pulumi.Input[str]]]]
+               ) -> pulumi.Input[list[k8s.core.v1.EnvVarArgs]]:
     """The container's env: spec settings (name -> value), the contract's paths and ports,
-    `extra` plain variables, then `secret_refs` (variable -> {name, key}) as secretKeyRefs."""
+    `extra` plain variables, then `secret_refs` (variable -> {name, key}) as secretKeyRefs.
+    An Output when `extra` or `secret_refs` is one (their names are known only then)."""
     plain: dict[str, pulumi.Input[str]] = {}
     for s in spec.SETTINGS:
         value = settings.get(s.name)
@@ -81,13 +82,22 @@ def worker_env(settings: Mapping[str, pulumi.Input[Any]], *, tls: pulumi.Input[b
     plain[spec.METRICS_PORT.env] = str(contract.METRICS_PORT)
     plain[spec.HEARTBEAT_FILE.env] = contract.HEARTBEAT_FILE
     plain[spec.LIVENESS_FILE.env] = contract.LIVENESS_FILE
-    plain.update(extra)
-    env = [k8s.core.v1.EnvVarArgs(name=n, value=v) for n, v in plain.items()]
-    env += [k8s.core.v1.EnvVarArgs(name=n, value_from=k8s.core.v1.EnvVarSourceArgs(
-                secret_key_ref=k8s.core.v1.SecretKeySelectorArgs(name=ref["name"],
-                                                                 key=ref["key"])))
-            for n, ref in sorted(secret_refs.items())]
-    return env
+
+    def build(extra: Mapping[str, Any], refs: Mapping[str, Mapping[str, Any]]
+              ) -> list[k8s.core.v1.EnvVarArgs]:
+        values = {**plain, **extra}
+        env = [k8s.core.v1.EnvVarArgs(name=n, value=v) for n, v in values.items()]
+        env += [k8s.core.v1.EnvVarArgs(name=n, value_from=k8s.core.v1.EnvVarSourceArgs(
+                    secret_key_ref=k8s.core.v1.SecretKeySelectorArgs(name=ref["name"],
+                                                                     key=ref["key"])))
+                for n, ref in sorted(refs.items())]
+        return env
+
+    if isinstance(extra, pulumi.Output) or isinstance(secret_refs, pulumi.Output):
+        return pulumi.Output.all(pulumi.Output.from_input(extra),
+                                 pulumi.Output.from_input(secret_refs)).apply(
+            lambda both: build(both[0], both[1]))
+    return build(extra, secret_refs)
 
 
 def volumes(tls_secret_name: Optional[pulumi.Input[str]],
@@ -175,7 +185,7 @@ def container_security_context() -> k8s.core.v1.SecurityContextArgs:
     )
 
 
-def rollout_checksum(contents: Sequence[pulumi.Input[str]],
+def rollout_checksum(contents: pulumi.Input[Sequence[pulumi.Input[str]]],
                      key: pulumi.Input[str]) -> pulumi.Output[str]:
     """HMAC-SHA256 of all contents together under `key` (base64), as a non-secret Output.
 
@@ -184,9 +194,9 @@ def rollout_checksum(contents: Sequence[pulumi.Input[str]],
     key kept secret in the stack's state, it reveals nothing, and any change still changes it.
     Leaving it secret instead would make the whole Deployment spec secret.
     """
-    digest = pulumi.Output.all(key, *contents).apply(
+    digest = pulumi.Output.all(key, pulumi.Output.from_input(contents)).apply(
         lambda values: hmac.new(base64.b64decode(values[0]),
-                                json.dumps(list(values[1:])).encode(),
+                                json.dumps(list(values[1])).encode(),
                                 hashlib.sha256).hexdigest())
     return pulumi.Output.unsecret(digest)
 

@@ -18,6 +18,7 @@ from typing import Any
 
 from temporal_worker_spec import contract
 from temporal_worker_spec import settings as spec
+from temporal_worker_spec import values
 
 WORKER_ENV_PREFIX = "TEMPORAL_"
 WORKER_LABEL_PREFIX = "temporal.io/"
@@ -37,7 +38,6 @@ SELINUX_TYPES = {"", "container_t", "container_init_t", "container_kvm_t",
                  "container_engine_t"}
 SECRET_LIKE_NAME = re.compile(r"(KEY|TOKEN|SECRET|PASSWORD|PASSWD|CREDENTIAL)", re.I)
 KEY_MATERIAL = re.compile(r"-----BEGIN [A-Z ]*PRIVATE KEY-----")
-DIGEST_REF = re.compile(r"[^@\s]+@sha256:[0-9a-f]{64}", re.ASCII)
 # A literal shorter than this is too common to call a copy of a Secret's value.
 MIN_SECRET_LENGTH = 8
 # Commands that succeed whenever the container runs, whatever the worker does.
@@ -203,7 +203,7 @@ def image_pinned(deployment: Mapping[str, Any]) -> list[str]:
     """Every container image is `repository@sha256:<digest>`: a tag can be moved."""
     return [f"container {c.get('name')} image {c.get('image')} is not pinned by digest "
             "(repository@sha256:...)" for c in containers(pod(deployment))
-            if not (isinstance(c.get("image"), str) and DIGEST_REF.fullmatch(c.get("image")))]
+            if not values.pinned_by_digest(c.get("image"))]
 
 
 def _handler(probe: Mapping[str, Any]) -> dict[str, Any]:
