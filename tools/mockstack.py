@@ -257,6 +257,7 @@ def _run(program: Callable[[], Any], config: Mapping[str, str], stack: str, proj
             loop.run_until_complete(run_pulumi_func(program))
         except BaseException as err:
             err.registered_resources = tuple(monitor.records)  # type: ignore[attr-defined]
+            _abandon(loop)
             raise
         exports, secret_exports = loop.run_until_complete(_resolve_exports())
         return StackRun(resources=list(monitor.records), exports=exports,
@@ -266,6 +267,18 @@ def _run(program: Callable[[], Any], config: Mapping[str, str], stack: str, proj
         logger.removeHandler(collector)
         loop.close()
         asyncio.set_event_loop(None)
+
+
+def _abandon(loop: asyncio.AbstractEventLoop) -> None:
+    """After a failed run: end the RPCs still in flight and forget them and the Outputs the SDK
+    tracks, so the next run (that state is process-wide) waits on nothing of this closed
+    loop."""
+    pending = asyncio.all_tasks(loop)
+    for task in pending:
+        task.cancel()
+    loop.run_until_complete(asyncio.gather(*pending, return_exceptions=True))
+    pulumi.runtime.settings._get_rpc_manager().clear()
+    pulumi.runtime.settings.SETTINGS.outputs.clear()
 
 
 async def _resolve_exports() -> tuple[dict, list[str]]:

@@ -60,10 +60,11 @@ class Checker:
             raise self.fail(_reason(err)) from None
 
     def checked(self, value: pulumi.Input[T], check: Callable[[Any], Any]) -> pulumi.Input[T]:
-        """`value` after `check`: checked now when known, else when it resolves (anything
-        built from the returned Output waits for the check)."""
+        """`value` after `check`: checked now when known (its ValueError propagates, for the
+        caller's `run` to label), else when it resolves (anything built from the returned
+        Output waits for the check)."""
         if known(value):
-            self.run(lambda: check(value))
+            check(value)
             return value
         return pulumi.Output.from_input(value).apply(lambda v: (self.run(lambda: check(v)), v)[1])
 

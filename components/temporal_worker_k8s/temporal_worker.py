@@ -506,14 +506,14 @@ def _secret_key_ref(check: Checker, ref: Any, where: str) -> Any:
         return None
 
     def resolve(value: Mapping[str, Any]) -> Any:
-        check.run(lambda: refuse_unknown_keys(value, SECRET_KEY_REF_KEYS, f"{where}."))
-        name = check.run(lambda: reference(value, "name", "secret", k8s.core.v1.Secret))
+        refuse_unknown_keys(value, SECRET_KEY_REF_KEYS, f"{where}.")
+        name = reference(value, "name", "secret", k8s.core.v1.Secret)
         if not name or not value.get("key"):
-            raise check.fail(f"{where}: needs key and name (or secret)")
+            raise ValueError(f"{where}: needs key and name (or secret)")
         return {"name": name, "key": value["key"]}
 
     if isinstance(ref, pulumi.Output):
-        return ref.apply(lambda value: pulumi.Output.from_input(resolve(value)))
+        return ref.apply(lambda value: pulumi.Output.from_input(check.run(lambda: resolve(value))))
     return resolve(ref)
 
 
@@ -523,11 +523,11 @@ def _secret_env(check: Checker, given: Any) -> Any:
         return {}
 
     def resolve(value: Mapping[str, Any]) -> dict[str, Any]:
-        check.run(lambda: _names("secretEnv", value))
+        _names("secretEnv", value)
         return {n: _secret_key_ref(check, ref, f"secretEnv.{n}") for n, ref in value.items()}
 
     if isinstance(given, pulumi.Output):
-        return given.apply(lambda value: pulumi.Output.from_input(resolve(value)))
+        return given.apply(lambda value: pulumi.Output.from_input(check.run(lambda: resolve(value))))
     return resolve(given)
 
 
