@@ -21,9 +21,9 @@ PY=${PYTHON:-python3}
 .venv-checkov/bin/python -m pip install -q --disable-pip-version-check -r requirements-checkov.txt
 export CHECKOV_BIN="$PWD/.venv-checkov/bin/checkov"
 # The policy pack runs in its own venv, as `pulumi install` makes one for it (pulumi-policy pins
-# protobuf 5; the worker runs protobuf 6). pip resolves its ../components from policy/.
+# protobuf 5; the worker runs protobuf 6), from its hash-locked requirements.
 [ -x .venv-policy/bin/python ] || "$PY" -m venv .venv-policy
-(cd policy && ../.venv-policy/bin/python -m pip install -q --disable-pip-version-check -r requirements.txt)
+.venv-policy/bin/python -m pip install -q --disable-pip-version-check --require-hashes -r policy/requirements.txt
 export POLICY_PYTHON="$PWD/.venv-policy/bin/python"
 
 exec .venv/bin/python -m pytest "$@"

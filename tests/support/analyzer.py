@@ -107,10 +107,11 @@ class Analysis:
 class Analyzer(Background):
     """The pack's analyzer process and a gRPC client for it."""
 
-    def __init__(self, pack_dir: Path = PACK_DIR) -> None:
+    def __init__(self, pack_dir: Path = PACK_DIR, python: Path | None = None) -> None:
         # The engine address is only used for calls back into the engine; the pack makes none.
-        super().__init__("policy-pack", [str(pack_python()), "-u", "-m", "pulumi.policy",
-                                         "127.0.0.1:1", str(pack_dir)], cwd=pack_dir)
+        super().__init__("policy-pack", [str(python or pack_python()), "-u", "-m",
+                                         "pulumi.policy", "127.0.0.1:1", str(pack_dir)],
+                         cwd=pack_dir)
         self.channel: grpc.Channel | None = None
 
     def start(self, ready=None, timeout: float = 60) -> Analyzer:
