@@ -75,9 +75,16 @@ def _reason(err: ValueError) -> str:
 
 
 def reference(args: Mapping[str, Any], name_key: str, resource_key: str,
-              resource_type: type) -> Optional[pulumi.Input[str]]:
+              resource_type: type, *, namespace: Optional[pulumi.Input[str]] = None,
+              check: Optional[Checker] = None, where: Optional[str] = None
+              ) -> Optional[pulumi.Input[str]]:
     """The object name an input refers to: given by name (`name_key`) or as the resource
-    (`resource_key`), never both. None when neither is given."""
+    (`resource_key`), never both. None when neither is given.
+
+    With `namespace` (the worker's), a resource must be in that namespace, since pods can only
+    use Secrets of their own: once both are known, the name resolves, or fails (through
+    `check`, naming `where`). A resource whose namespace is empty is taken as it is: the
+    Kubernetes provider fills in the namespace it lands in when it creates it."""
     name, resource = args.get(name_key), args.get(resource_key)
     if name is not None and resource is not None:
         raise ValueError(f"{schema_name(name_key)}: give it or {schema_name(resource_key)}, "
@@ -88,5 +95,24 @@ def reference(args: Mapping[str, Any], name_key: str, resource_key: str,
         raise ValueError(f"{schema_name(resource_key)}: expected a "
                          f"{resource_type.__module__.split('.')[0]} "
                          f"{resource_type.__name__} resource, got {type(resource).__name__}")
-    return resource.metadata.apply(
-        lambda meta: meta.get("name") if isinstance(meta, Mapping) else meta.name)
+    if namespace is None:
+        return resource.metadata.apply(lambda meta: _field(meta, "name"))
+    label = where or schema_name(resource_key)
+
+    def in_namespace(values: list[Any]) -> Any:
+        meta, expected = values
+        found, actual = _field(meta, "name"), _field(meta, "namespace")
+        if actual and expected and actual != expected:
+            raise ValueError(f"{label}: {resource_type.__name__} {found} is in namespace "
+                             f"{actual}, not in the worker's namespace {expected}: pods can "
+                             f"only use {resource_type.__name__}s of their own namespace")
+        return found
+
+    return pulumi.Output.all(resource.metadata, namespace).apply(
+        lambda values: check.run(lambda: in_namespace(values)) if check
+        else in_namespace(values))
+
+
+def _field(meta: Any, key: str) -> Any:
+    """A field of ObjectMeta, as a dict (from a program) or the output type (from state)."""
+    return meta.get(key) if isinstance(meta, Mapping) else getattr(meta, key, None)

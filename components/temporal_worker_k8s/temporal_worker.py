@@ -479,7 +479,8 @@ def _checked_settings(args: TemporalWorkerArgs, check: Checker) -> dict[str, Any
     if args.get("create_namespace") and args.get("namespace_resource") is not None:
         raise ValueError("createNamespace: not with namespaceResource, which exists already")
     inputs = {**args, "image_pull_secret": reference(
-        args, "image_pull_secret", "image_pull_secret_resource", k8s.core.v1.Secret)}
+        args, "image_pull_secret", "image_pull_secret_resource", k8s.core.v1.Secret,
+        namespace=namespace, check=check)}
     given = {s.name: inputs.get(s.python_name) for s in spec.SETTINGS
              if spec.on_side(s, "arg") and inputs.get(s.python_name) is not None}
     unknown = frozenset(n for n, v in given.items() if not known(v))
@@ -494,11 +495,14 @@ def _checked_settings(args: TemporalWorkerArgs, check: Checker) -> dict[str, Any
             lambda v, s=setting: check.run(lambda: spec.parse(s, s.kind.text(v))))
     resolved["image"] = check.checked(args["image"], lambda image: _image(check, image))
     resolved["namespace"] = namespace
-    resolved["tlsSecret"] = reference(args, "tls_secret_name", "tls_secret", k8s.core.v1.Secret)
+    resolved["tlsSecret"] = reference(args, "tls_secret_name", "tls_secret", k8s.core.v1.Secret,
+                                      namespace=namespace, check=check)
     resolved["serverCaSecret"] = reference(args, "server_ca_secret_name", "server_ca_secret",
-                                           k8s.core.v1.Secret)
-    resolved["apiKey"] = _secret_key_ref(check, args.get("temporal_api_key"), "temporalApiKey")
-    resolved["secretEnv"] = _secret_env(check, args.get("secret_env"))
+                                           k8s.core.v1.Secret, namespace=namespace,
+                                           check=check)
+    resolved["apiKey"] = _secret_key_ref(check, args.get("temporal_api_key"), "temporalApiKey",
+                                         namespace)
+    resolved["secretEnv"] = _secret_env(check, args.get("secret_env"), namespace)
     resolved["env"] = check.checked(args.get("env") or {}, lambda env: _env(env, args))
     resolved["labels"] = check.checked(args.get("labels") or {}, _labels)
     resolved["annotations"] = args.get("annotations") or {}
@@ -526,14 +530,16 @@ def _image(check: Checker, image: str) -> None:
                         "repository@sha256:<digest>")
 
 
-def _secret_key_ref(check: Checker, ref: Any, where: str) -> Any:
-    """{name, key} of a Secret reference given by name or as the Secret, or None."""
+def _secret_key_ref(check: Checker, ref: Any, where: str, namespace: pulumi.Input[str]) -> Any:
+    """{name, key} of a Secret reference given by name or as the Secret (in `namespace`), or
+    None."""
     if ref is None:
         return None
 
     def resolve(value: Mapping[str, Any]) -> Any:
         refuse_unknown_keys(value, SECRET_KEY_REF_KEYS, f"{where}.")
-        name = reference(value, "name", "secret", k8s.core.v1.Secret)
+        name = reference(value, "name", "secret", k8s.core.v1.Secret, namespace=namespace,
+                         check=check, where=f"{where}.secret")
         if not name or not value.get("key"):
             raise ValueError(f"{where}: needs key and name (or secret)")
         return {"name": name, "key": value["key"]}
@@ -543,14 +549,15 @@ def _secret_key_ref(check: Checker, ref: Any, where: str) -> Any:
     return resolve(ref)
 
 
-def _secret_env(check: Checker, given: Any) -> Any:
+def _secret_env(check: Checker, given: Any, namespace: pulumi.Input[str]) -> Any:
     """secretEnv with checked names and each reference as {name, key}."""
     if given is None:
         return {}
 
     def resolve(value: Mapping[str, Any]) -> dict[str, Any]:
         _names("secretEnv", value)
-        return {n: _secret_key_ref(check, ref, f"secretEnv.{n}") for n, ref in value.items()}
+        return {n: _secret_key_ref(check, ref, f"secretEnv.{n}", namespace)
+                for n, ref in value.items()}
 
     if isinstance(given, pulumi.Output):
         return given.apply(lambda value: pulumi.Output.from_input(check.run(lambda: resolve(value))))

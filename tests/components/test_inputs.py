@@ -239,3 +239,26 @@ def test_secrets_given_as_an_output_warn_only_once_they_resolve_to_some():
         "those services' ports (443 for HTTPS)"]
     assert not [w for w in build(secret_env=later({}), egress_ports=[]).warnings
                 if "egressPorts" in w]
+
+
+@pytest.mark.parametrize("inputs, where", [
+    (lambda other: {"tls_secret": other}, "tlsSecret"),
+    (lambda other: {"server_ca_secret": other}, "serverCaSecret"),
+    (lambda other: {"image_pull_secret_resource": other}, "imagePullSecretResource"),
+    (lambda other: {"secret_env": {"STRIPE_KEY": {"secret": other, "key": "k"}}},
+     "secretEnv.STRIPE_KEY.secret"),
+    (lambda other: {"temporal_api_key": {"secret": other, "key": "k"}},
+     "temporalApiKey.secret"),
+])
+def test_a_secret_passed_as_a_resource_must_be_in_the_workers_namespace(inputs, where):
+    def program(namespace: str):
+        other = k8s.core.v1.Secret("other", metadata={"name": "client-cert",
+                                                      "namespace": namespace})
+        TemporalWorker("billing", {**BASE, **inputs(other)})
+
+    with pytest.raises(Exception) as caught:
+        run_program(lambda: program("payments"))
+    assert f"TemporalWorker billing: {where}: Secret client-cert is in namespace payments, not " \
+           "in the worker's namespace billing: pods can only use Secrets of their own " \
+           "namespace" in str(caught.value)
+    run_program(lambda: program("billing"))
