@@ -43,6 +43,11 @@ def refuse_unknown_keys(given: Mapping[str, Any], allowed: Collection[str], wher
                          "TemporalWorkerArgs)")
 
 
+class InputError(ValueError, pulumi.RunError):
+    """A component input refused. A `pulumi.RunError` too, so `pulumi up` prints the one
+    message and exits non-zero instead of printing a traceback of the program."""
+
+
 class Checker:
     """Runs a check now on a known value, or once an Output resolves, with one message form:
     `<component> <name>: <reason>`. A check raises ValueError with the reason."""
@@ -50,8 +55,8 @@ class Checker:
     def __init__(self, label: str) -> None:
         self.label = label
 
-    def fail(self, reason: str) -> ValueError:
-        return ValueError(f"{self.label}: {reason}")
+    def fail(self, reason: str) -> InputError:
+        return InputError(f"{self.label}: {reason}")
 
     def run(self, check: Callable[[], T]) -> T:
         try:

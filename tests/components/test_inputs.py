@@ -69,6 +69,8 @@ def test_a_misspelled_input_is_refused_with_a_suggestion_before_anything_exists(
         build(**inputs)
     assert str(caught.value).startswith(f"TemporalWorker billing: {message}"), caught.value
     assert caught.value.registered_resources == ()
+    # `pulumi up` prints a RunError's message alone, without the program's traceback.
+    assert isinstance(caught.value, pulumi.RunError)
 
 
 def test_secret_env_names_are_checked_by_the_spec_as_the_stack_checks_them():
