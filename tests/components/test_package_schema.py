@@ -146,3 +146,13 @@ def test_references_point_into_the_kubernetes_package_schema(schema):
         base + "Secret"
     assert {"name": "kubernetes", "version": version} in [
         {k: d[k] for k in ("name", "version")} for d in schema["dependencies"]]
+
+
+def test_the_readme_documents_every_output_of_temporal_worker(schema):
+    readme = (ROOT / "README.md").read_text()
+    table = readme.split("### Outputs", 1)[1].split("\n### ", 1)[0]
+    rows = re.findall(r"^\| `(\w+)`(?: \(`(\w+)`\))? \|", table, re.M)
+    documented = {schema_name(python): (python, other or python) for python, other in rows}
+    outputs = schema["resources"][WORKER]["properties"]
+    assert set(documented) == set(outputs), "README's Outputs table vs the schema's outputs"
+    assert all(camel == name for name, (_, camel) in documented.items())
