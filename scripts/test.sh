@@ -10,7 +10,7 @@ cd "$(dirname "$0")/.."
 scripts/debian-packages.sh
 
 # The program, the worker and the test tools share one venv; checkov pins its own large
-# dependency tree, so it gets a venv of its own.
+# dependency tree, so it gets a venv of its own, and so does the policy pack.
 PY=${PYTHON:-python3}
 [ -x .venv/bin/python ] || "$PY" -m venv .venv
 # The program's hash-locked dependencies first (what `pulumi install` installs), then the
@@ -20,5 +20,10 @@ PY=${PYTHON:-python3}
 [ -x .venv-checkov/bin/checkov ] || "$PY" -m venv .venv-checkov
 .venv-checkov/bin/python -m pip install -q --disable-pip-version-check -r requirements-checkov.txt
 export CHECKOV_BIN="$PWD/.venv-checkov/bin/checkov"
+# The policy pack runs in its own venv, as `pulumi install` makes one for it (pulumi-policy pins
+# protobuf 5; the worker runs protobuf 6), from its hash-locked requirements.
+[ -x .venv-policy/bin/python ] || "$PY" -m venv .venv-policy
+.venv-policy/bin/python -m pip install -q --disable-pip-version-check --require-hashes -r policy/requirements.txt
+export POLICY_PYTHON="$PWD/.venv-policy/bin/python"
 
 exec .venv/bin/python -m pytest "$@"

@@ -1,6 +1,6 @@
 """The stack's `temporal-worker:*` config, read once through the settings spec.
 
-Every error is a `ValueError` whose message starts with the full config key and never contains
+Every error is a `ConfigError` whose message starts with the full config key and never contains
 a secret value; it is raised before any resource is registered. Secret values leave this module
 only as secret `pulumi.Output`s.
 """
@@ -22,6 +22,11 @@ from temporal_worker_spec.values import shorten
 
 PROJECT = "temporal-worker"
 KEYS = tuple(s.name for s in spec.SETTINGS if s.config)
+
+
+class ConfigError(ValueError, pulumi.RunError):
+    """Bad config, found before any resource. A `pulumi.RunError`, so `pulumi up` prints the
+    one message and exits non-zero instead of printing a traceback of the program."""
 
 
 def key(name: str) -> str:
@@ -75,20 +80,20 @@ class StackConfig:
 
 
 def load(config: pulumi.Config) -> StackConfig:
-    """Read and check every key; raise ValueError naming the first bad one."""
+    """Read and check every key; raise ConfigError naming the first bad one."""
     refuse_unknown_keys(config.name)
     raw = {name: config.get(name) for name in KEYS}
     for setting in spec.SETTINGS:
         if setting.config and setting.secret and raw[setting.name] not in (None, "") \
                 and not is_secret(key(setting.name)):
-            raise ValueError(
+            raise ConfigError(
                 f"{key(setting.name)}: is stored in plain text in the stack's config; set it "
                 f"again as a secret, e.g. `pulumi config set --secret {setting.name} < FILE`, "
                 "and rotate it, since the plain value may already have been shared")
     try:
         resolved = spec.resolve(raw, "config")
     except spec.Invalid as err:
-        raise ValueError(err.message(key)) from None
+        raise ConfigError(err.message(key)) from None
     for warning in resolved.warnings:
         pulumi.log.warn(warning.message(key))
     values = {n: v for n, v in resolved.values.items() if not spec.BY_NAME[n].secret}
@@ -112,5 +117,5 @@ def refuse_unknown_keys(namespace: str = PROJECT) -> None:
             continue
         guess = difflib.get_close_matches(name.casefold(), by_folded, n=1, cutoff=0.6)
         hint = f"; did you mean {key(by_folded[guess[0]])}?" if guess else ""
-        raise ValueError(f"{key(shorten(name))}: unknown setting{hint} (the settings are "
+        raise ConfigError(f"{key(shorten(name))}: unknown setting{hint} (the settings are "
                          "listed in README.md, Configuration reference)")

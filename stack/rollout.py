@@ -17,7 +17,7 @@ from typing import Any
 
 import pulumi
 
-from stack.config import StackConfig, key
+from stack.config import ConfigError, StackConfig, key
 from temporal_worker_k8s import rollouts, versioning
 from temporal_worker_k8s.temporal_worker import BuildVersion
 from temporal_worker_k8s.versioning.inputs import DEFAULT_POLLER_TIMEOUT_SECONDS, exceeds
@@ -28,9 +28,8 @@ WORKER_NAME = "temporal-worker"
 CREDENTIALS = {"api_key": "temporalApiKey", "client_cert": "tlsCert", "client_key": "tlsKey"}
 
 
-class Refused(ValueError, pulumi.RunError):
-    """The rollout is refused before any resource. A `pulumi.RunError`, so Pulumi prints the
-    one message, not a traceback."""
+class Refused(ConfigError):
+    """The rollout is refused before any resource (one message, no traceback)."""
 
 
 def now() -> datetime.datetime:

@@ -20,7 +20,8 @@ import temporal_worker_spec.settings as spec
 from temporal_worker_spec import contract
 from temporal_worker_spec import Invalid, parse
 from temporal_worker_spec.settings import SETTINGS
-from tools import production_checks
+from policy.temporal_worker_policy import checks
+from tools.render import REDACTED
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 WORKER_DIR = REPO_ROOT / "worker"
@@ -106,14 +107,10 @@ def worker_deployments(objects: Iterable[Mapping[str, Any]]) -> list[Mapping[str
     """Deployments whose pods carry the worker component label."""
     key, value = WORKER_COMPONENT_LABEL
     return [o for o in objects if o.get("kind") == "Deployment"
-            and o.get("spec", {}).get("template", {}).get("metadata", {})
-                 .get("labels", {}).get(key) == value]
+            and checks.pod_labels(o).get(key) == value]
 
 
-def worker_container(deployment: Mapping[str, Any]) -> Mapping[str, Any]:
-    containers = deployment["spec"]["template"]["spec"]["containers"]
-    named = [c for c in containers if c.get("name") == "worker"]
-    return named[0] if named else containers[0]
+worker_container = checks.worker_container
 
 
 def check(objects: Iterable[Mapping[str, Any]], *,
@@ -141,7 +138,12 @@ def check(objects: Iterable[Mapping[str, Any]], *,
     for deployment in deployments:
         problems += [f"Deployment {deployment['metadata']['name']}: {p}"
                      for p in _check_deployment(deployment, secrets, reads, image)]
-        problems += production_checks.check(objects, deployment, worker_container(deployment))
+        problems += checks.network_policy(objects, deployment)
+        problems += checks.disruption_budget(objects, deployment)
+        problems += checks.autoscaling(objects, deployment)
+        problems += [f"Deployment {deployment['metadata']['name']}: {p}"
+                     for p in checks.grace_period(deployment)]
+    problems += checks.pull_secrets(objects, placeholders={REDACTED})
     if image.get("entrypoint") != list(contract.ENTRYPOINT):
         problems.append(f"worker/Dockerfile: ENTRYPOINT {image.get('entrypoint')} is not the "
                         f"contract's {list(contract.ENTRYPOINT)}")
@@ -260,7 +262,7 @@ def _check_deployment(deployment: Mapping[str, Any], secrets: Mapping[tuple, Map
             get = probe["httpGet"]
             if get.get("path") not in paths:
                 yield f"{kind} path {get.get('path')} is not {' or '.join(sorted(paths))}"
-            port = resolve_port(container, get.get("port"))
+            port = checks.port_number(container, get.get("port"))
             if port != health_port:
                 yield f"{kind} port {get.get('port')} ({port}) is not the health port {health_port}"
             if get.get("scheme", "HTTP") != "HTTP":
@@ -298,24 +300,6 @@ def _check_deployment(deployment: Mapping[str, Any], secrets: Mapping[tuple, Map
     if list(command or []) != list(contract.ENTRYPOINT) or container.get("args"):
         yield (f"command {command} args {container.get('args')} do not run "
                f"{shlex.join(contract.ENTRYPOINT)}")
-
-    # --- SIGTERM drains before SIGKILL ----------------------------------------------------------
-    graceful = _int(env.get(spec.GRACEFUL_SHUTDOWN_SECONDS.env),
-                    spec.GRACEFUL_SHUTDOWN_SECONDS.default)
-    grace = pod.get("terminationGracePeriodSeconds", 30)
-    if grace != contract.termination_grace_period_seconds(graceful) or grace <= graceful:
-        yield (f"terminationGracePeriodSeconds {grace} does not leave the worker's "
-               f"{graceful}s drain plus {contract.TERMINATION_GRACE_MARGIN_SECONDS}s margin")
-
-
-def resolve_port(container: Mapping[str, Any], port: int | str | None) -> int | None:
-    """A probe's port as a number, resolving a named container port."""
-    if isinstance(port, int):
-        return port
-    for p in container.get("ports", []):
-        if p.get("name") == port:
-            return p.get("containerPort")
-    return int(port) if isinstance(port, str) and port.isdigit() else None
 
 
 def _int(value: str | None, default: int) -> int | str:

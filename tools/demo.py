@@ -83,6 +83,7 @@ def temporal_command(address: str) -> str:
 def demo(args: argparse.Namespace, chat: dict[str, str]) -> None:
     import asyncio
     import contextlib
+    import inspect
 
     import temporal_worker_spec.settings as spec
     from temporal_worker_spec import contract
@@ -122,7 +123,12 @@ def demo(args: argparse.Namespace, chat: dict[str, str]) -> None:
         try:
             runner.run(workflows)
         finally:
-            workflows.close()  # no "never awaited" warning when Ctrl-C came before it started
+            # A Ctrl-C before the loop started it leaves a coroutine nobody awaited: close it,
+            # so there is no "never awaited" warning. Once started it belongs to the runner's
+            # task, which runner.close() cancels; closing it here would make that cancellation
+            # fail with "cannot reuse already awaited coroutine".
+            if inspect.getcoroutinestate(workflows) == inspect.CORO_CREATED:
+                workflows.close()
         if args.keep_running:
             print(f"--- the dev server is at {server.address} (namespace default, task queue "
                   f"{task_queue}); try: {temporal_command(server.address)}", flush=True)

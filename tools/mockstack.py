@@ -245,6 +245,8 @@ def _run(program: Callable[[], Any], config: Mapping[str, str], stack: str, proj
          digest: str, secret_keys: tuple[str, ...]) -> StackRun:
     loop = asyncio.new_event_loop()
     asyncio.set_event_loop(loop)
+    failed: list[BaseException] = []
+    loop.set_exception_handler(lambda loop, context: _unhandled(loop, context, failed))
     collector = _Collector()
     logger = logging.getLogger(f"mockstack.{id(collector)}")
     logger.propagate = False
@@ -260,6 +262,8 @@ def _run(program: Callable[[], Any], config: Mapping[str, str], stack: str, proj
             loop.run_until_complete(run_pulumi_func(program))
         except BaseException as err:
             err.registered_resources = tuple(monitor.records)  # type: ignore[attr-defined]
+            failed.append(err)
+            _abandon(loop)
             raise
         exports, secret_exports = loop.run_until_complete(_resolve_exports())
         return StackRun(resources=list(monitor.records), exports=exports,
@@ -269,6 +273,36 @@ def _run(program: Callable[[], Any], config: Mapping[str, str], stack: str, proj
         logger.removeHandler(collector)
         loop.close()
         asyncio.set_event_loop(None)
+
+
+def _unhandled(loop: asyncio.AbstractEventLoop, context: dict[str, Any],
+               failed: list[BaseException]) -> None:
+    """The loop's handler for errors nobody awaited: after a failed run, drop them silently.
+
+    A failed run leaves the Outputs of the resources it registered resolved with its error
+    (already raised to the caller), and nothing awaits them. When the garbage collector frees
+    them, asyncio's default handler logs each error with its traceback, and Python 3.11 parses
+    source lines with `ast` to format one. A collection can start inside another `ast.parse`
+    (pytest's assertion rewriting, `inspect.getsource` in Pulumi's schema inference); CPython
+    before 3.11.8 then fails that outer parse with "AST constructor recursion depth mismatch"
+    (gh-106905), and Pulumi's schema inference silently drops the docstrings of the class it
+    was reading: a description missing at random in whichever process ran a failed run first.
+    """
+    if failed and "exception" in context:
+        return
+    loop.default_exception_handler(context)
+
+
+def _abandon(loop: asyncio.AbstractEventLoop) -> None:
+    """After a failed run: end the RPCs still in flight and forget them and the Outputs the SDK
+    tracks, so the next run (that state is process-wide) waits on nothing of this closed
+    loop."""
+    pending = asyncio.all_tasks(loop)
+    for task in pending:
+        task.cancel()
+    loop.run_until_complete(asyncio.gather(*pending, return_exceptions=True))
+    pulumi.runtime.settings._get_rpc_manager().clear()
+    pulumi.runtime.settings.SETTINGS.outputs.clear()
 
 
 async def _resolve_exports() -> tuple[dict, list[str]]:

@@ -1,5 +1,5 @@
-"""Write what is derived from the settings spec: Pulumi.yaml's `config:` block and the README's
-settings tables. `--check` changes nothing and exits 1 when a file is out of date (the tests
+"""Write what is derived from the settings spec and the policy pack's declarations: Pulumi.yaml's
+`config:` block and the README's settings and policy tables. `--check` changes nothing and exits 1 when a file is out of date (the tests
 run it).
 
     .venv/bin/python -m tools.specgen [--check]
@@ -12,6 +12,7 @@ import sys
 import textwrap
 from pathlib import Path
 
+from policy.temporal_worker_policy.policies import POLICIES
 from temporal_worker_spec.settings import RULES, SETTINGS, Setting
 from temporal_worker_spec.values import Kind
 from tools import generated as generated_files
@@ -102,6 +103,17 @@ def worker_env_table() -> str:
     return "\n".join(rows)
 
 
+def policy_table() -> str:
+    rows = ["| policy | runs on | default level | settings (default) | a compliant worker |",
+            "|---|---|---|---|---|"]
+    for p in POLICIES:
+        scope = "each worker Deployment" if p.scope == "resource" else "the stack"
+        settings = "<br>".join(f"`{k}` ({json.dumps(v['default'])}): {v['description']}"
+                               for k, v in p.config.items()) or "—"
+        rows.append(f"| `{p.name}` | {scope} | {p.level} | {settings} | {p.description} |")
+    return "\n".join(rows)
+
+
 def _replace_section(text: str, name: str, body: str) -> str:
     begin, end = README_BEGIN.format(name=name), README_END.format(name=name)
     if begin not in text or end not in text:
@@ -118,6 +130,7 @@ def generated() -> dict[Path, str]:
     readme = README.read_text()
     readme = _replace_section(readme, "config settings", config_table())
     readme = _replace_section(readme, "worker variables", worker_env_table())
+    readme = _replace_section(readme, "policies", policy_table())
     return {PULUMI_YAML: head + pulumi_config_block(), README: readme}
 
 

@@ -28,6 +28,12 @@ def clean_env(**overrides: str) -> dict[str, str]:
     return env
 
 
+def free_ports_env() -> dict[str, str]:
+    """Health and metrics ports of its own for a worker started outside WorkerProcess: never
+    the defaults 8080 and 9464, which another worker on this machine may hold."""
+    return {spec.HEALTH_PORT.env: str(free_port()), spec.METRICS_PORT.env: str(free_port())}
+
+
 def queue_env(address: str, task_queue: str | None = None, **extra: str) -> dict[str, str]:
     """Worker env for `address` on `task_queue` (a fresh `tq-<uuid>` one when None), plus
     `extra`."""

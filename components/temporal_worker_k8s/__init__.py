@@ -8,6 +8,9 @@ through this directory's PulumiPlugin.yaml, from every Pulumi language.
 
 from importlib import metadata
 
+from temporal_worker_k8s.enums import (Autoscaling, DefaultVersioningBehavior, LogFormat,
+                                      LogLevel, PollerBehavior, ProbeMode, Rollout, SlotTuner,
+                                      TolerationEffect, TolerationOperator)
 from temporal_worker_k8s.temporal_dev_server import TemporalDevServer, TemporalDevServerArgs
 from temporal_worker_k8s.temporal_worker import (PACKAGE, SecretKeyRef, TemporalWorker,
                                                  TemporalWorkerArgs, Toleration)
@@ -20,5 +23,7 @@ try:
 except metadata.PackageNotFoundError:  # run from a source checkout (the Pulumi plugin)
     __version__ = "0.0.0"
 
-__all__ = ["COMPONENTS", "PACKAGE", "SecretKeyRef", "TemporalDevServer", "TemporalDevServerArgs",
-           "TemporalWorker", "TemporalWorkerArgs", "Toleration", "__version__"]
+__all__ = ["COMPONENTS", "PACKAGE", "Autoscaling", "DefaultVersioningBehavior", "LogFormat",
+           "LogLevel", "PollerBehavior", "ProbeMode", "Rollout", "SecretKeyRef", "SlotTuner",
+           "TemporalDevServer", "TemporalDevServerArgs", "TemporalWorker", "TemporalWorkerArgs", "Toleration",
+           "TolerationEffect", "TolerationOperator", "__version__"]

@@ -64,12 +64,13 @@ def label_value(value: str) -> str:
 
 def worker_env(settings: Mapping[str, pulumi.Input[Any]], *, tls: pulumi.Input[bool],
                tls_secret: bool, server_ca_secret: bool,
-               extra: Mapping[str, pulumi.Input[str]],
-               secret_refs: Mapping[str, Mapping[str, pulumi.Input[str]]],
-               api_key_file: bool = False) -> list[k8s.core.v1.EnvVarArgs]:
+               extra: pulumi.Input[Mapping[str, pulumi.Input[str]]],
+               secret_refs: pulumi.Input[Mapping[str, Mapping[str, pulumi.Input[str]]]],
+               api_key_file: bool = False) -> pulumi.Input[list[k8s.core.v1.EnvVarArgs]]:
     """The container's env: spec settings (name -> value), the contract's paths and ports,
     `extra` plain variables, then `secret_refs` (variable -> {name, key}) as secretKeyRefs.
-    `api_key_file`: the API key is mounted (see `volumes`), so the worker rereads it."""
+    `api_key_file`: the API key is mounted (see `volumes`), so the worker rereads it.
+    An Output when `extra` or `secret_refs` is one (their names are known only then)."""
     plain: dict[str, pulumi.Input[str]] = {}
     for s in spec.SETTINGS:
         value = settings.get(s.name)
@@ -88,18 +89,27 @@ def worker_env(settings: Mapping[str, pulumi.Input[Any]], *, tls: pulumi.Input[b
     plain[spec.METRICS_PORT.env] = str(contract.METRICS_PORT)
     plain[spec.HEARTBEAT_FILE.env] = contract.HEARTBEAT_FILE
     plain[spec.LIVENESS_FILE.env] = contract.LIVENESS_FILE
-    plain.update(extra)
-    env = [k8s.core.v1.EnvVarArgs(name=n, value=v) for n, v in plain.items()]
-    env += [k8s.core.v1.EnvVarArgs(name=n, value_from=k8s.core.v1.EnvVarSourceArgs(
-                secret_key_ref=k8s.core.v1.SecretKeySelectorArgs(name=ref["name"],
-                                                                 key=ref["key"])))
-            for n, ref in sorted(secret_refs.items())]
-    return env
+
+    def build(extra: Mapping[str, Any], refs: Mapping[str, Mapping[str, Any]]
+              ) -> list[k8s.core.v1.EnvVarArgs]:
+        values = {**plain, **extra}
+        env = [k8s.core.v1.EnvVarArgs(name=n, value=v) for n, v in values.items()]
+        env += [k8s.core.v1.EnvVarArgs(name=n, value_from=k8s.core.v1.EnvVarSourceArgs(
+                    secret_key_ref=k8s.core.v1.SecretKeySelectorArgs(name=ref["name"],
+                                                                     key=ref["key"])))
+                for n, ref in sorted(refs.items())]
+        return env
+
+    if isinstance(extra, pulumi.Output) or isinstance(secret_refs, pulumi.Output):
+        return pulumi.Output.all(pulumi.Output.from_input(extra),
+                                 pulumi.Output.from_input(secret_refs)).apply(
+            lambda both: build(both[0], both[1]))
+    return build(extra, secret_refs)
 
 
 def volumes(tls_secret_name: Optional[pulumi.Input[str]],
             server_ca_secret_name: Optional[pulumi.Input[str]],
-            api_key: Optional[Mapping[str, pulumi.Input[str]]] = None
+            api_key: Optional[pulumi.Input[Mapping[str, pulumi.Input[str]]]] = None
             ) -> tuple[list[k8s.core.v1.VolumeArgs], list[k8s.core.v1.VolumeMountArgs]]:
     """A writable /tmp under the read-only root, and the TLS Secrets and the API key's Secret
     key ({name, key}) as read-only files. Kubelet updates mounted Secrets in place (no
@@ -123,31 +133,36 @@ def volumes(tls_secret_name: Optional[pulumi.Input[str]],
         mounts.append(k8s.core.v1.VolumeMountArgs(name=SERVER_CA_VOLUME,
                                                   mount_path=contract.SERVER_CA_MOUNT_DIR,
                                                   read_only=True))
-    if api_key:
+    if api_key is not None:
+        ref = pulumi.Output.from_input(api_key) if isinstance(api_key, pulumi.Output) else api_key
         vols.append(k8s.core.v1.VolumeArgs(
             name=API_KEY_VOLUME, secret=k8s.core.v1.SecretVolumeSourceArgs(
-                secret_name=api_key["name"], default_mode=0o440,
-                items=[k8s.core.v1.KeyToPathArgs(key=api_key["key"],
-                                                 path=contract.API_KEY_FILE)])))
+                secret_name=ref["name"], default_mode=0o440,
+                items=[k8s.core.v1.KeyToPathArgs(key=ref["key"], path=contract.API_KEY_FILE)])))
         mounts.append(k8s.core.v1.VolumeMountArgs(name=API_KEY_VOLUME,
                                                   mount_path=contract.API_KEY_MOUNT_DIR,
                                                   read_only=True))
     return vols, mounts
 
 
-def reloader_annotations(secret_refs: Mapping[str, Mapping[str, pulumi.Input[str]]]
-                         ) -> dict[str, pulumi.Output[str]]:
+def reloader_annotations(secret_refs: pulumi.Input[Mapping[str, pulumi.Input[Mapping[str, Any]]]]
+                         ) -> pulumi.Input[Optional[dict[str, str]]]:
     """Deployment annotations for Stakater Reloader naming the Secrets read as env
-    (`secret_refs`: variable -> {name, key}); empty when there are none.
+    (`secret_refs`: variable -> {name, key}, each maybe an Output); None when there are none.
 
     Env cannot change inside a running pod, so only a new pod sees a rotated value; mounted
     Secrets (certificates, the API key) are left out because the worker rereads them without
     a restart."""
-    names = [ref["name"] for ref in secret_refs.values()]
-    if not names:
-        return {}
-    return {RELOADER_ANNOTATION: pulumi.Output.all(*names).apply(
-        lambda values: ",".join(sorted(set(values))))}
+    def of(refs: Mapping[str, Any]) -> Optional[pulumi.Output[dict[str, str]]]:
+        names = [ref["name"] for ref in refs.values()]
+        if not names:
+            return None
+        return pulumi.Output.all(*names).apply(
+            lambda values: {RELOADER_ANNOTATION: ",".join(sorted(set(values)))})
+
+    if isinstance(secret_refs, pulumi.Output):
+        return secret_refs.apply(of)
+    return of(secret_refs)
 
 
 def probes(probe_mode: str) -> dict[str, k8s.core.v1.ProbeArgs]:
@@ -209,7 +224,7 @@ def container_security_context() -> k8s.core.v1.SecurityContextArgs:
     )
 
 
-def rollout_checksum(contents: Sequence[pulumi.Input[str]],
+def rollout_checksum(contents: pulumi.Input[Sequence[pulumi.Input[str]]],
                      key: pulumi.Input[str]) -> pulumi.Output[str]:
     """HMAC-SHA256 of all contents together under `key` (base64), as a non-secret Output.
 
@@ -218,9 +233,9 @@ def rollout_checksum(contents: Sequence[pulumi.Input[str]],
     key kept secret in the stack's state, it reveals nothing, and any change still changes it.
     Leaving it secret instead would make the whole Deployment spec secret.
     """
-    digest = pulumi.Output.all(key, *contents).apply(
+    digest = pulumi.Output.all(key, pulumi.Output.from_input(contents)).apply(
         lambda values: hmac.new(base64.b64decode(values[0]),
-                                json.dumps(list(values[1:])).encode(),
+                                json.dumps(list(values[1])).encode(),
                                 hashlib.sha256).hexdigest())
     return pulumi.Output.unsecret(digest)
 

@@ -63,7 +63,8 @@ def disruption_budget(selector: Mapping[str, str]) -> k8s.policy.v1.PodDisruptio
 
 
 def network_policy(selector: Mapping[str, str], *, temporal_port: pulumi.Input[int],
-                   egress_ports: Sequence[int], metrics_namespaces: Sequence[str]
+                   egress_ports: pulumi.Input[Sequence[int]],
+                   metrics_namespaces: pulumi.Input[Sequence[str]]
                    ) -> k8s.networking.v1.NetworkPolicySpecArgs:
     """In: the health port (kubelet probes) and the metrics port (from `metrics_namespaces`,
     or any namespace). Out: DNS, the Temporal frontend's port and `egress_ports`, to any
@@ -71,28 +72,39 @@ def network_policy(selector: Mapping[str, str], *, temporal_port: pulumi.Input[i
     def tcp(port: pulumi.Input[int]) -> k8s.networking.v1.NetworkPolicyPortArgs:
         return k8s.networking.v1.NetworkPolicyPortArgs(port=port, protocol="TCP")
 
-    scrapers = [k8s.networking.v1.NetworkPolicyPeerArgs(
-        namespace_selector=k8s.meta.v1.LabelSelectorArgs(match_expressions=[
-            k8s.meta.v1.LabelSelectorRequirementArgs(
-                key="kubernetes.io/metadata.name", operator="In",
-                values=list(metrics_namespaces))]) if metrics_namespaces
-        else k8s.meta.v1.LabelSelectorArgs())]
+    def scrapers(namespaces: Sequence[str]) -> list[k8s.networking.v1.NetworkPolicyPeerArgs]:
+        return [k8s.networking.v1.NetworkPolicyPeerArgs(
+            namespace_selector=k8s.meta.v1.LabelSelectorArgs(match_expressions=[
+                k8s.meta.v1.LabelSelectorRequirementArgs(
+                    key="kubernetes.io/metadata.name", operator="In",
+                    values=list(namespaces))]) if namespaces
+            else k8s.meta.v1.LabelSelectorArgs())]
+
+    def out(ports: Sequence[int]) -> list[k8s.networking.v1.NetworkPolicyPortArgs]:
+        return [tcp(temporal_port), *(tcp(port) for port in ports)]
+
     return k8s.networking.v1.NetworkPolicySpecArgs(
         pod_selector=k8s.meta.v1.LabelSelectorArgs(match_labels=dict(selector)),
         policy_types=["Ingress", "Egress"],
         ingress=[
             k8s.networking.v1.NetworkPolicyIngressRuleArgs(ports=[tcp(contract.HEALTH_PORT)]),
-            k8s.networking.v1.NetworkPolicyIngressRuleArgs(from_=scrapers,
-                                                           ports=[tcp(contract.METRICS_PORT)]),
+            k8s.networking.v1.NetworkPolicyIngressRuleArgs(
+                from_=_applied(metrics_namespaces, scrapers), ports=[tcp(contract.METRICS_PORT)]),
         ],
         egress=[
             k8s.networking.v1.NetworkPolicyEgressRuleArgs(ports=[
                 k8s.networking.v1.NetworkPolicyPortArgs(port=DNS_PORT, protocol="UDP"),
                 tcp(DNS_PORT)]),
-            k8s.networking.v1.NetworkPolicyEgressRuleArgs(
-                ports=[tcp(temporal_port), *(tcp(port) for port in egress_ports)]),
+            k8s.networking.v1.NetworkPolicyEgressRuleArgs(ports=_applied(egress_ports, out)),
         ],
     )
+
+
+def _applied(value: pulumi.Input[Any], function):
+    """`function(value)`, at once for a plain value, once it resolves for an Output."""
+    if isinstance(value, pulumi.Output):
+        return value.apply(function)
+    return function(value)
 
 
 def pod_monitor(selector: Mapping[str, str]) -> dict[str, Any]:
@@ -161,13 +173,14 @@ def temporal_trigger(*, address: pulumi.Input[str], namespace: pulumi.Input[str]
     return metadata
 
 
-def trigger_authentication(*, api_key: Optional[Mapping[str, pulumi.Input[str]]],
+def trigger_authentication(*, api_key: Optional[pulumi.Input[Mapping[str, pulumi.Input[str]]]],
                            tls_secret: Optional[pulumi.Input[str]],
                            ca_secret: Optional[pulumi.Input[str]]) -> Optional[dict[str, Any]]:
     """TriggerAuthentication spec from the Secrets the worker uses; None when it uses none."""
-    refs = []
+    refs: list[dict[str, Any]] = []
     if api_key:
-        refs.append({"parameter": "apiKey", "name": api_key["name"], "key": api_key["key"]})
+        ref = pulumi.Output.from_input(api_key) if isinstance(api_key, pulumi.Output) else api_key
+        refs.append({"parameter": "apiKey", "name": ref["name"], "key": ref["key"]})
     if tls_secret:
         refs += [{"parameter": "cert", "name": tls_secret, "key": contract.TLS_CERT_KEY},
                  {"parameter": "key", "name": tls_secret, "key": contract.TLS_KEY_KEY}]

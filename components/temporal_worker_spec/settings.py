@@ -312,10 +312,13 @@ TOPOLOGY_SPREAD = Setting(
     PRODUCTION, default=True, arg=True)
 NETWORK_POLICY = Setting(
     "networkPolicy", "A NetworkPolicy: in only to the health and metrics ports; out only to "
-    "DNS, Temporal's port and egressPorts.", kinds.boolean(), PRODUCTION, default=True, arg=True)
+    "DNS, Temporal's port and egressPorts (443 by default).", kinds.boolean(), PRODUCTION,
+    default=True, arg=True)
 EGRESS_PORTS = Setting(
-    "egressPorts", "More TCP ports the worker may reach on any address (the chat API's port is "
-    "added when chatgptApiKey is set).", kinds.ports(), PRODUCTION, default=[], arg=True)
+    "egressPorts", "TCP ports the worker may reach on any address besides DNS and Temporal's "
+    "port: 443 lets activities call HTTPS APIs; [] narrows egress to DNS and Temporal (the chat "
+    "API's port is added when chatgptApiKey is set).", kinds.ports(), PRODUCTION, default=[443],
+    arg=True)
 METRICS_NAMESPACES = Setting(
     "metricsNamespaces", "Namespaces allowed to scrape the metrics port; empty allows every "
     "namespace.", kinds.namespaces(), PRODUCTION, default=[], arg=True)

@@ -103,6 +103,8 @@ class Kind:
     """For arrays: the JSON/Pulumi type of the items."""
     render: Callable[[Any], str] | None = None
     """Writes a value back as text when `str` would not read well (`3600` -> `1h`)."""
+    choices: tuple[str, ...] = ()
+    """For a fixed set of values: the values, as declared (the component's enums follow)."""
 
     def text(self, value: Any) -> str:
         """The value as an environment variable or config value holds it."""
@@ -190,7 +192,7 @@ def choice(*options: str) -> Kind:
         if value is None:
             raise ValueError(f"must be one of {', '.join(options)}, got {quoted(text)}")
         return value
-    return Kind("string", ", ".join(f"`{o}`" for o in options), parse)
+    return Kind("string", ", ".join(f"`{o}`" for o in options), parse, choices=options)
 
 
 def hostname(text: str) -> str:
@@ -564,6 +566,12 @@ def build_id() -> Kind:
     """A worker build ID that is also a label value and a Deployment name suffix."""
     return pattern(_DNS1123_LABEL, "build ID", "is not a build ID: lowercase letters, digits and "
                    "'-', at most 63, as a label value and a Deployment name suffix")
+
+
+def pinned_by_digest(image: Any) -> bool:
+    """Whether `image` is `repository@sha256:<64 lowercase hex digits>`: a tag can be moved to
+    other content, a digest cannot."""
+    return isinstance(image, str) and _DIGEST_REFERENCE.fullmatch(image) is not None
 
 
 def build_id_of(image: str) -> str:

@@ -1,12 +1,13 @@
-"""Constructing through the component provider (what TypeScript, Go, C# and YAML programs do)
-registers exactly the Kubernetes objects the Python API does."""
+"""Constructing through the component provider the plugin serves (what TypeScript, Go, C# and
+YAML programs do) registers exactly the Kubernetes objects the Python API does; in-process
+here, over gRPC in test_construct."""
 
 from __future__ import annotations
 
 import pytest
-from pulumi.provider.experimental.component import ComponentProvider
 
 from temporal_worker_k8s import COMPONENTS, PACKAGE, TemporalDevServer, TemporalWorker
+from temporal_worker_k8s.plugin import OutputInputsComponentProvider
 from tools.mockstack import StackRun, run_program
 
 IMAGE = "registry.example.com/team/worker@sha256:" + "ef" * 32
@@ -53,7 +54,7 @@ def objects(run: StackRun) -> list[tuple[str, str, dict]]:
 
 
 def construct(resource: str, inputs: dict) -> StackRun:
-    provider = ComponentProvider(COMPONENTS, PACKAGE)
+    provider = OutputInputsComponentProvider(COMPONENTS, PACKAGE)
 
     def program():
         result = provider.construct("orders", f"{PACKAGE}:index:{resource}", inputs)
@@ -83,7 +84,7 @@ def test_a_missing_required_input_is_reported_by_its_schema_name():
 
 
 def test_the_provider_reports_the_components_outputs():
-    provider = ComponentProvider(COMPONENTS, PACKAGE)
+    provider = OutputInputsComponentProvider(COMPONENTS, PACKAGE)
     states = []
 
     def program():

@@ -86,6 +86,11 @@ def test_the_python_example_deploys_two_workers_into_an_existing_namespace(
     stripe = next(e for e in refunds["env"] if e["name"] == "STRIPE_API_KEY")
     assert stripe["valueFrom"]["secretKeyRef"] == {"name": "stripe", "key": "apiKey"}
     assert set(run["exports"]) == {"ordersDeployment", "refundsDeployment"}
+    # refunds calls Stripe over HTTPS: its NetworkPolicy lets that out without any setting.
+    policies = {r["name"]: r["inputs"] for r in run["resources"]
+                if r["type"] == "kubernetes:networking.k8s.io/v1:NetworkPolicy"}
+    assert {"port": 443, "protocol": "TCP"} in policies["refunds-network-policy"]["spec"][
+        "egress"][1]["ports"]
 
 
 def yaml_example() -> dict:
@@ -131,6 +136,8 @@ def test_the_yaml_examples_resources_construct_through_the_provider():
     run = run_program(construct_all)
     assert sorted(r.name for r in run.of_type(DEPLOYMENT)) == sorted(
         f"{name}-deployment" for name in resources)
+    refunds = run.one("kubernetes:networking.k8s.io/v1:NetworkPolicy", "refunds-network-policy")
+    assert {"port": 443, "protocol": "TCP"} in refunds.get("spec", "egress")[1]["ports"]
     for output in program["outputs"].values():
         resource, attribute = re.fullmatch(r"\$\{(\w+)\.(\w+)\}", output).groups()
         assert attribute in schema["resources"][resources[resource]["type"]]["properties"]

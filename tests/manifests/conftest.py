@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.support.stacks import CLOUD_TARGET
+from tests.support.stacks import production_config
 from tests.support.tls import CertFactory
 from tools import mockstack, render
 
@@ -17,24 +17,6 @@ from tools import mockstack, render
 # prod-exec: the same with exec (heartbeat file) probes. prod-keda and prod-hpa: the same with
 # each autoscaler (and, with KEDA, a PodMonitor, the alert rules and the Grafana dashboard).
 CONFIGS = ("dev", "prod", "prod-exec", "prod-keda", "prod-hpa")
-
-
-def production_config(cert_factory: CertFactory) -> dict[str, str]:
-    """A production-like config with PEMs generated for this run (nothing secret is committed)."""
-    ca = cert_factory.ca("render-ca")
-    client = cert_factory.issue(ca, "render-client")
-    return {
-        **CLOUD_TARGET,
-        "tlsCert": client.cert_path.read_text(),
-        "tlsKey": client.key_path.read_text(),
-        "tlsServerCa": ca.cert_path.read_text(),
-        "temporalApiKey": "tcld-api-key-for-render-tests-0123456789",
-        "chatgptApiKey": "sk-render-tests-0123456789abcdef",
-        "secretEnv": json.dumps({"LEDGER_API_TOKEN": "ledger-token-for-render-tests"}),
-        "registryUsername": "ci",
-        "registryPassword": "registry-password-for-render-tests",
-        "replicas": "3",
-    }
 
 
 def secret_values(config: Mapping[str, str]) -> list[str]:

@@ -269,7 +269,7 @@ SURROUNDING_BREAKS = {
     "replicas with HPA": ("prod-hpa", replicas_set_with_an_autoscaler,
                           "sets replicas although HorizontalPodAutoscaler"),
     "pull Secret not referenced": ("prod", pull_secret_not_referenced,
-                                   "pull Secret the worker's pods do not reference"),
+                                   "a pull Secret no pod in its namespace references"),
 }
 
 

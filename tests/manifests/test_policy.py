@@ -1,4 +1,5 @@
-"""Policy checks on the rendered worker Deployment, and proof that each check fires."""
+"""The shared worker checks (policy/temporal_worker_policy/checks.py) on the rendered stacks,
+and proof that each check fires; plus the render-only checks of tests/manifests/stack_checks.py."""
 
 from __future__ import annotations
 
@@ -6,21 +7,21 @@ import copy
 
 import pytest
 
+from policy.temporal_worker_policy import checks
 from temporal_worker_spec import contract
-from tests.manifests import policy
+from tests.manifests import stack_checks
 from tests.manifests.conftest import secret_values
 from tools import render
 from tools.conformance import worker_deployments
 
 
 def test_worker_pod_meets_pss_restricted(worker_deployment, config_name):
-    assert policy.pss_restricted(worker_deployment["spec"]["template"]["spec"]) == [], config_name
+    assert checks.pod_security(worker_deployment) == [], config_name
 
 
 def test_every_pod_template_meets_pss_restricted(rendering, config_name):
     pods = [o for o in rendering.objects if o["kind"] in ("Deployment", "StatefulSet", "Job")]
-    problems = {o["metadata"]["name"]: policy.pss_restricted(o["spec"]["template"]["spec"])
-                for o in pods}
+    problems = {o["metadata"]["name"]: checks.pod_security(o) for o in pods}
     assert not any(problems.values()), f"{config_name}: {problems}"
 
 
@@ -28,7 +29,10 @@ def test_worker_deployment_passes_workload_checks(stack_configs, config_name):
     # A digest pin needs a build; render with a digest the way a deploy after a push does.
     stack, config = stack_configs[config_name]
     rendering = render.render(config, stack=stack, image_digest="sha256:" + "ab" * 32)
-    assert policy.workload_checks(_worker(rendering)) == [], config_name
+    deployment = _worker(rendering)
+    assert checks.worker_reason(deployment), config_name
+    for check in WORKLOAD_CHECKS:
+        assert check(deployment) == [], (config_name, check.__name__)
 
 
 def test_placeholder_render_is_not_pinned_to_a_real_digest(worker_deployment, rendering):
@@ -44,7 +48,7 @@ def test_no_literal_secret_in_env(stack_configs, config_name):
     assert plain.secret_leaks == [], plain.secret_leaks
     for obj in plain.objects:
         if obj["kind"] == "Deployment":
-            assert policy.literal_secrets_in_env(obj, secret_values(config)) == [], config_name
+            assert checks.literal_secrets(obj, secret_values(config)) == [], config_name
     if config_name != "dev":
         # The production config does carry secrets, and they reach the pods by reference.
         worker = worker_deployments(plain.objects)[0]
@@ -66,7 +70,7 @@ def test_redacted_render_holds_no_secret_value(renders, stack_configs, config_na
 
 
 def test_nothing_in_the_default_namespace(rendering, config_name):
-    assert policy.namespace_checks(rendering.objects) == [], config_name
+    assert stack_checks.namespace_checks(rendering.objects) == [], config_name
 
 
 def _worker(rendering, *, pin: bool = False) -> dict:
@@ -103,7 +107,10 @@ def put(*changes):
     return apply
 
 
-# Each mutation breaks one rule; the check must report it with this text.
+WORKLOAD_CHECKS = (checks.hardening, checks.image_pinned, checks.probes, checks.grace_period,
+                   checks.dedicated_namespace)
+
+# Each mutation breaks one rule; one of WORKLOAD_CHECKS must report it with this text.
 MUTATIONS = {
     "cpu limit removed": (put(((*C0, "resources", "limits", "cpu"), None)), "no cpu limit"),
     "memory request removed": (put(((*C0, "resources", "requests", "memory"), None)),
@@ -116,19 +123,31 @@ MUTATIONS = {
     "tag instead of digest": (put(((*C0, "image"), "registry.example.com/worker:latest")),
                               "not pinned by digest"),
     "low uid": (put(((*SC, "runAsUser"), 1000), ((*PSC, "runAsUser"), 1000)), "below 10000"),
+    "writable root": (put(((*SC, "readOnlyRootFilesystem"), False)), "not read-only"),
+    "token automounted": (put(((*POD, "automountServiceAccountToken"), None)),
+                          "automountServiceAccountToken"),
+    "the seed's ls / probes": (put(((*C0, "livenessProbe"), {"exec": {"command": ["ls", "/"]}}),
+                                   ((*C0, "readinessProbe"), {"exec": {"command": ["ls"]}})),
+                               "runs `ls /`, which passes whenever the container runs"),
+    "a shell that always succeeds": (put(((*C0, "readinessProbe"),
+                                          {"exec": {"command": ["sh", "-c", "exit 0"]}})),
+                                     "runs `sh -c 'exit 0'`"),
+    "grace period shorter than the drain": (put(((*POD, "terminationGracePeriodSeconds"), 30)),
+                                            "does not cover the worker's 30s drain"),
+    "grace period left to Kubernetes' 30s": (put(((*POD, "terminationGracePeriodSeconds"), None)),
+                                             "terminationGracePeriodSeconds 30"),
+    "default namespace": (put((("metadata", "namespace"), "default")), "in namespace default"),
+}
+# The restricted profile (checks.pod_security): the worker's own hardening already meets it.
+PSS_MUTATIONS = {
     "runAsNonRoot off": (put(((*SC, "runAsNonRoot"), None), ((*PSC, "runAsNonRoot"), None)),
                          "runAsNonRoot"),
-    "writable root": (put(((*SC, "readOnlyRootFilesystem"), False)), "not read-only"),
     "privilege escalation": (put(((*SC, "allowPrivilegeEscalation"), None)),
-                             "privilege escalation"),
+                             "allowPrivilegeEscalation"),
     "capabilities kept": (put(((*SC, "capabilities"), None)), "drop ALL"),
     "seccomp unconfined": (put(((*SC, "seccompProfile"), {"type": "Unconfined"}),
                                ((*PSC, "seccompProfile"), {"type": "Unconfined"})),
                            "seccompProfile"),
-    "token automounted": (put(((*POD, "automountServiceAccountToken"), None)),
-                          "automountServiceAccountToken"),
-}
-PSS_MUTATIONS = {
     "hostNetwork": (put(((*POD, "hostNetwork"), True)), "hostNetwork"),
     "hostPath volume": (put(((*POD, "volumes"), [{"name": "h", "hostPath": {"path": "/"}}])),
                         "hostPath"),
@@ -145,10 +164,10 @@ PSS_MUTATIONS = {
 @pytest.mark.parametrize("mutation", MUTATIONS)
 def test_workload_check_catches(renders, mutation):
     deployment = _worker(renders["prod"][0], pin=True)
-    assert policy.workload_checks(deployment) == []
+    assert [p for check in WORKLOAD_CHECKS for p in check(deployment)] == []
     apply, expected = MUTATIONS[mutation]
     apply(deployment)
-    problems = policy.workload_checks(deployment)
+    problems = [p for check in WORKLOAD_CHECKS for p in check(deployment)]
     assert any(expected in p for p in problems), (mutation, problems)
 
 
@@ -157,7 +176,7 @@ def test_pss_restricted_check_catches(renders, mutation):
     deployment = _worker(renders["prod"][0], pin=True)
     apply, expected = PSS_MUTATIONS[mutation]
     apply(deployment)
-    problems = policy.pss_restricted(_dig(deployment, POD))
+    problems = checks.pod_security(deployment)
     assert any(expected in p for p in problems), (mutation, problems)
 
 
@@ -167,31 +186,48 @@ def test_literal_secret_check_catches_a_plain_api_key(renders, stack_configs):
     env = _dig(deployment, C0)["env"]
     env.append({"name": "TEMPORAL_API_KEY_COPY", "value": config["temporalApiKey"]})
     env.append({"name": "SOME_TOKEN", "value": "not-from-config"})
-    problems = policy.literal_secrets_in_env(deployment, secret_values(config))
-    assert len(problems) == 2, problems
+    env.append({"name": "SIGNING", "value": "-----BEGIN EC PRIVATE KEY-----\nMHc...\n"})
+    env.append({"name": "WEBHOOK_KEY_FILE", "value": "/etc/webhook/key"})  # a path, not a key
+    problems = checks.literal_secrets(deployment, secret_values(config))
+    assert [p.split(" holds ")[0].split(" looks ")[0] for p in problems] == [
+        "container worker env TEMPORAL_API_KEY_COPY", "container worker env SOME_TOKEN",
+        "container worker env SIGNING"], problems
+    assert checks.literal_secrets(deployment, secret_values(config),
+                                  ["SOME_TOKEN", "SIGNING", "TEMPORAL_API_KEY_COPY"]) == []
+
+
+@pytest.mark.parametrize("command, trivial", [
+    (["ls", "/"], True), (["ls"], True), (["true"], True), (["cat", "/etc/"], True),
+    (["sh", "-c", "ls / && echo ok"], True), (["sh", "-c", "test -f /tmp/ready"], False), (["/bin/sh", "-c", "exit 0"], True),
+    (["ls", "/tmp/worker-ready"], False), (["test", "-e", "/tmp/healthy"], False),
+    (["python", "-m", "worker.probe", "--file", "/tmp/worker-ready", "--max-age", "30"], False),
+    (["grpc_health_probe", "-addr=:8080"], False),
+])
+def test_a_probe_command_that_always_passes_is_told_from_a_real_one(command, trivial):
+    assert checks.trivial_command(command) is trivial
 
 
 def test_namespace_check_catches_default(renders):
     objects = copy.deepcopy(renders["prod"][0].objects)
     objects[-1]["metadata"]["namespace"] = "default"
     del objects[-2]["metadata"]["namespace"]
-    assert len(policy.namespace_checks(objects)) == 2
+    assert len(stack_checks.namespace_checks(objects)) == 2
 
 
 def test_selectors_and_services_target_real_pods(rendering, config_name):
-    assert policy.selector_checks(rendering.objects) == [], config_name
+    assert stack_checks.selector_checks(rendering.objects) == [], config_name
 
 
 def test_selector_check_catches_a_dangling_service_and_a_wrong_selector(renders):
     objects = copy.deepcopy(renders["dev"][0].objects)
     service = next(o for o in objects if o["kind"] == "Service")
     service["spec"]["ports"][0]["targetPort"] = "nope"
-    problems = policy.selector_checks(objects)
+    problems = stack_checks.selector_checks(objects)
     assert any("targets port nope" in p for p in problems), problems
     service["spec"]["selector"] = {"app": "missing"}
     worker = worker_deployments(objects)[0]
     worker["spec"]["selector"]["matchLabels"]["app.kubernetes.io/name"] = "other"
-    problems = policy.selector_checks(objects)
+    problems = stack_checks.selector_checks(objects)
     assert any("selects no pod" in p for p in problems), problems
     assert any("does not match its pod labels" in p for p in problems), problems
 
@@ -201,11 +237,11 @@ def test_dev_worker_address_names_the_dev_server_service(renders):
     env = {e["name"]: e.get("value") for e in
            worker_deployments(objects)[0]["spec"]["template"]["spec"]["containers"][0]["env"]}
     assert ".svc" in env["TEMPORAL_ADDRESS"], "dev worker should use the in-cluster dev server"
-    assert policy.in_cluster_address_checks(objects, "TEMPORAL_ADDRESS") == []
+    assert stack_checks.in_cluster_address_checks(objects, "TEMPORAL_ADDRESS") == []
 
 
 def test_address_check_catches_a_wrong_service_port(renders):
     objects = copy.deepcopy(renders["dev"][0].objects)
     next(o for o in objects if o["kind"] == "Service")["spec"]["ports"][0]["port"] = 7234
-    problems = policy.in_cluster_address_checks(objects, "TEMPORAL_ADDRESS")
+    problems = stack_checks.in_cluster_address_checks(objects, "TEMPORAL_ADDRESS")
     assert any("has no port 7233" in p for p in problems), problems

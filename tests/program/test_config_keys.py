@@ -7,6 +7,7 @@ import json
 from pathlib import Path
 
 import jsonschema
+import pulumi
 import pytest
 import yaml
 
@@ -82,3 +83,19 @@ def test_every_readme_config_row_names_a_spec_key():
     for setting in spec.SETTINGS:
         if setting.config:
             assert f"| `{setting.name}` |" in readme, setting.name
+
+
+@pytest.mark.parametrize("case", ["unknown key", "bad value", "secret in plain text"])
+def test_every_config_error_is_one_message_without_a_traceback(dev_config, prod_config, case):
+    """A `pulumi.RunError`: `pulumi up` prints its message and exits non-zero, instead of the
+    Python traceback of the program an ordinary exception gets."""
+    runs = {
+        "unknown key": lambda: run_stack({**dev_config, "replica": "2"}),
+        "bad value": lambda: run_stack({**dev_config, "replicas": "-1"}),
+        "secret in plain text": lambda: run_stack(prod_config, stack="prod", secret_keys=()),
+    }
+    with pytest.raises(ValueError) as caught:
+        runs[case]()
+    assert isinstance(caught.value, pulumi.RunError), type(caught.value).__mro__
+    assert str(caught.value).startswith("temporal-worker:"), caught.value
+    assert caught.value.registered_resources == ()

@@ -3,11 +3,18 @@
 from __future__ import annotations
 
 import asyncio
+import gc
+import logging
 
+import pulumi
 import pytest
 
+from temporal_worker_k8s import TemporalWorker
 from tests.program.helpers import DEPLOYMENT, SECRET, WORKER, container
-from tools.mockstack import PLACEHOLDER_DIGEST, full_key, load_stack_config, run_stack
+from tools.mockstack import (PLACEHOLDER_DIGEST, full_key, load_stack_config, run_program,
+                             run_stack)
+
+IMAGE = "registry.example.com/team/worker@sha256:" + "cd" * 32
 
 
 def test_runs_do_not_leak_config_or_resources_into_each_other(prod_config, dev_config):
@@ -48,3 +55,28 @@ def test_program_errors_carry_the_resources_registered_so_far(dev_config):
     with pytest.raises(ValueError) as caught:
         run_stack({**dev_config, "replicas": "-3"})
     assert caught.value.registered_resources == ()
+
+
+def test_a_failed_runs_unawaited_errors_are_never_logged_later(caplog):
+    """A failed run leaves Outputs resolved with its error that nothing awaits (here the
+    NetworkPolicy's). Whenever the garbage collector frees one, nothing may be logged:
+    formatting the traceback parses source with `ast`, and when the collection starts inside
+    another `ast.parse` (pytest's assertion rewriting, Pulumi's schema inference reading
+    docstrings), CPython before 3.11.8 fails that parse (gh-106905), which made a schema
+    description go missing at random under xdist. The test finalizes each leftover itself, as
+    the collector would, at a moment it chooses."""
+    def program():
+        ports = pulumi.Output.from_input([0]).apply(lambda v: v)
+        TemporalWorker("billing", {"image": IMAGE, "namespace": "billing",
+                                   "temporal_address": "billing.example:7233",
+                                   "egress_ports": ports})
+
+    with pytest.raises(ValueError, match="egressPorts: item 0: must be between 1 and 65535"):
+        run_program(program)
+    leftovers = [o for o in gc.get_objects() if isinstance(o, asyncio.Future)
+                 and o.done() and getattr(o, "_log_traceback", False)]
+    assert leftovers, "the failed run left no unawaited error: the test proves nothing"
+    with caplog.at_level(logging.DEBUG, logger="asyncio"):
+        for future in leftovers:
+            future.__del__()
+    assert [r.getMessage() for r in caplog.records if r.name == "asyncio"] == []

@@ -278,9 +278,15 @@ def test_the_chat_apis_port_is_let_out_when_the_chat_key_is_set(prod_run: StackR
     out = policy.get("spec", "egress")[1]["ports"]
     assert {"port": 443, "protocol": "TCP"} in out  # https://api.openai.example/v1
     assert {"port": 7233, "protocol": "TCP"} in out  # payments.a1b2c.tmprl.cloud:7233
-    config = {k: v for k, v in prod_config.items() if k != "chatgptApiKey"}
+    # With egress narrowed to DNS and Temporal, the chat key still opens the chat API's port.
+    narrowed = {**prod_config, "egressPorts": "[]",
+                "chatgptBaseUrl": "https://llm.example.com:8443/v1"}
+    [policy] = run_stack(narrowed, stack="prod").of_type(NETWORK_POLICY)
+    assert policy.get("spec", "egress")[1]["ports"] == [{"port": 7233, "protocol": "TCP"},
+                                                        {"port": 8443, "protocol": "TCP"}]
+    config = {k: v for k, v in narrowed.items() if k != "chatgptApiKey"}
     [policy] = run_stack(config, stack="prod").of_type(NETWORK_POLICY)
-    assert {"port": 443, "protocol": "TCP"} not in policy.get("spec", "egress")[1]["ports"]
+    assert policy.get("spec", "egress")[1]["ports"] == [{"port": 7233, "protocol": "TCP"}]
 
 
 @pytest.mark.parametrize("autoscaling, kinds", [

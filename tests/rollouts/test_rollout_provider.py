@@ -9,6 +9,7 @@ import logging
 import math
 import re
 import socket
+import threading
 import time
 import uuid
 from datetime import datetime, timedelta, timezone
@@ -200,11 +201,25 @@ async def test_pinned_stays_on_v1_auto_upgrade_moves_to_v2_and_v1_drains(
           f"{(seen - batch_closed).total_seconds():.2f} s (grace period 2 s, refresh 1 s)")
 
 
-async def test_progressive_ramp_splits_new_workflows_then_promotes(builds: TwoBuilds) -> None:
+async def test_progressive_ramp_splits_new_workflows_then_promotes(
+        builds: TwoBuilds, monkeypatch: pytest.MonkeyPatch,
+        request: pytest.FixtureRequest) -> None:
     provider = WorkerRolloutProvider()
     v1, v2 = builds.build("v1"), builds.build("v2")
     created = await asyncio.to_thread(provider.create, builds.props("v1"))
-    pause = 25  # the 200 workflows take about 8 s; the test checks the ramp outlasted them
+    # The 200 workflows take about 8 s on a quiet machine and several times that on a busy
+    # one: the step's pause starts only once the test has counted them, so the count never
+    # mixes two routings whatever the load. The pause itself then runs as written.
+    counted = threading.Event()
+    request.addfinalizer(counted.set)  # a failed count must not leave the rollout waiting
+    real_pause = Rollout.pause
+
+    async def pause_after_the_count(self, step, label):
+        await asyncio.to_thread(counted.wait, 150)
+        await real_pause(self, step, label)
+
+    monkeypatch.setattr(Rollout, "pause", pause_after_the_count)
+    pause = 2
     update = asyncio.create_task(asyncio.to_thread(
         provider.update, created.id, created.outs,
         builds.props("v2", strategy="progressive",
@@ -230,6 +245,7 @@ async def test_progressive_ramp_splits_new_workflows_then_promotes(builds: TwoBu
     took = time.monotonic() - ramp_started
     # All of them ran while the ramp held (else the count would mix two routings).
     assert (await builds.state()).ramping_build_id == v2, "the ramp ended before the count"
+    counted.set()
     on_v2 = landed.count(v2)
     assert landed.count(v1) + on_v2 == RAMP_WORKFLOWS
     # Binomial(n=200, p=0.3): mean 60, sigma sqrt(200*0.3*0.7) = 6.5; 3 sigma is [41, 79],

@@ -39,9 +39,10 @@ pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("rollout-year")]
 
 CAP = 4
 ROLLOUTS = 20
-READY_SECONDS = 15.0
+READY_SECONDS = 30.0
 """How long an update waits for the new build's pods to be ready (pulumi-kubernetes waits up to
-10 minutes; here a registration the server refuses shows within seconds)."""
+10 minutes; here a registration the server refuses shows within seconds, and a worker on a
+busy 2-core machine is ready well within this)."""
 RUNNING_WITHIN = 2.5
 """A worker that polled this recently still runs (the server ends idle long polls after 1 s
 here, 60 s by default)."""
@@ -146,7 +147,7 @@ class Stack:
                  "task_queue": self.task_queue, "strategy": strategy, "steps": STEPS,
                  "gate_workflow": "SmokeTestWorkflow" if strategy == "progressive" else None,
                  "gate_input": '{"items": 1}' if strategy == "progressive" else None,
-                 "rollback": False, "poller_timeout_seconds": 30, "gate_timeout_seconds": 30,
+                 "rollback": False, "poller_timeout_seconds": 90, "gate_timeout_seconds": 30,
                  "rollout_timeout_seconds": 300}
         self.rollout_outs = await asyncio.to_thread(self._roll_out, props)
         assert self.rollout_outs["current_build_id"] == build

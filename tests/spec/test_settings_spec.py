@@ -15,7 +15,7 @@ from cryptography.hazmat.primitives import serialization
 import temporal_worker_spec as spec
 from tests.support.stacks import CLOUD_TARGET
 from tools.mockstack import run_stack
-from tools.worker_process import REPO, clean_env
+from tools.worker_process import REPO, clean_env, free_ports_env
 
 GARBAGE_PEM = "-----BEGIN CERTIFICATE-----\nTOPSECRETnotbase64\n-----END CERTIFICATE-----\n"
 GARBAGE_KEY = "-----BEGIN PRIVATE KEY-----\nTOPSECRETkeymaterial\n-----END PRIVATE KEY-----\n"
@@ -147,7 +147,7 @@ def stack_config(pems) -> dict[str, str]:
 
 def worker_reason(pems, setting: spec.Setting, text: str, tmp_path: Path) -> str:
     """Run `python -m worker` with the bad value; its one-line reason (path removed)."""
-    env = {spec.BY_NAME["temporalAddress"].env: "127.0.0.1:9"}
+    env = {**free_ports_env(), spec.BY_NAME["temporalAddress"].env: "127.0.0.1:9"}
     files = {"tlsCert": pems["cert"], "tlsKey": pems["key"]} if setting.name in (
         "tlsCert", "tlsKey") else {}
     files[setting.name] = text if setting.file else None

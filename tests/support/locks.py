@@ -3,7 +3,9 @@ supply-chain tests of the worker image and of the Pulumi program."""
 
 from __future__ import annotations
 
+import json
 import re
+import subprocess
 from importlib import metadata
 from pathlib import Path
 
@@ -55,20 +57,43 @@ def read_pins(path: Path) -> tuple[dict[str, str], set[str]]:
     return pins, direct
 
 
-def closure(direct: set[str]) -> set[str]:
+def closure(direct: set[str], installed: dict[str, tuple[str, list[str]]] | None = None
+            ) -> set[str]:
     """The direct requirements and everything they need, from the installed packages' metadata
-    (the test venv runs the locked versions, on the Python minor version the locks are for)."""
+    (the venv runs the locked versions, on the Python minor version the locks are for):
+    this venv's, or `installed` ({name: (version, requirement lines)}, see `venv_packages`)."""
+    def requires(name: str) -> list[str]:
+        if installed is not None:
+            return installed[name][1]
+        return metadata.distribution(name).requires or []
+
     found, todo = set(), list(direct)
     while todo:
         name = todo.pop()
         if name in found:
             continue
         found.add(name)
-        for line in metadata.distribution(name).requires or []:
+        for line in requires(name):
             requirement = Requirement(line)
             if requirement.marker is None or requirement.marker.evaluate({"extra": ""}):
                 todo.append(canonicalize_name(requirement.name))
     return found
+
+
+_LIST_PACKAGES = """
+import json
+from importlib import metadata
+print(json.dumps({d.metadata["Name"]: [d.version, d.requires or []]
+                  for d in metadata.distributions()}))
+"""
+
+
+def venv_packages(python: Path) -> dict[str, tuple[str, list[str]]]:
+    """{canonical name: (version, requirement lines)} of what another venv has installed."""
+    listed = subprocess.run([str(python), "-c", _LIST_PACKAGES], capture_output=True,
+                            text=True, check=True, timeout=60)
+    return {canonicalize_name(name): (version, requires)
+            for name, (version, requires) in json.loads(listed.stdout).items()}
 
 
 def installed_versions(names) -> dict[str, str | None]:

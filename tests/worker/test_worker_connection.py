@@ -16,7 +16,7 @@ import pytest
 import temporal_worker_spec.settings as spec
 from tests.support.listener import Listener
 from tests.support.sockets import connections_to
-from tools.worker_process import REPO, WorkerProcess, clean_env
+from tools.worker_process import REPO, WorkerProcess, clean_env, free_ports_env
 from worker.connection import CONNECT_TIMEOUT_SECONDS
 
 API_KEY = "tmprl-do-not-send-0123456789abcdef"
@@ -66,7 +66,8 @@ CLEARTEXT = {
 def test_a_credential_without_tls_stops_the_worker_before_any_byte_is_sent(case, tmp_path):
     make_env, named = CLEARTEXT[case]
     with Listener() as sniffer:
-        env = clean_env(**{spec.TEMPORAL_ADDRESS.env: sniffer.address, **make_env(tmp_path)})
+        env = clean_env(**{**free_ports_env(), spec.TEMPORAL_ADDRESS.env: sniffer.address,
+                           **make_env(tmp_path)})
         result = subprocess.run([sys.executable, "-m", "worker"], cwd=REPO, env=env,
                                 capture_output=True, text=True, timeout=60)
         time.sleep(0.3)  # anything in flight reaches the sniffer's thread

@@ -33,12 +33,14 @@ def test_demo_prints_the_workflow_result_and_exits_cleanly():
 
 # Ctrl-C at these moments: seconds after the start (the shell's setup, Python's start-up and
 # imports, the server's start-up), or when a line appears (server up and the worker starting;
-# worker ready and the workflow running; --keep-running idling).
+# worker ready, and the workflow running; --keep-running idling).
 INTERRUPT_MOMENTS = [
     *(pytest.param(seconds, id=f"after-{seconds}s")
       for seconds in (0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.8, 1.0, 1.2, 1.5, 2.0)),
     pytest.param("--- Temporal dev server on", id="server-up"),
     pytest.param("--- worker ready", id="worker-ready"),
+    # The batch runs 5 items of 0.2 s: half a second later the workflow task is in flight.
+    pytest.param(("--- worker ready", 0.5), id="workflow-running"),
     pytest.param("--- running;", id="keep-running"),
 ]
 
@@ -101,7 +103,9 @@ def test_ctrl_c_at_any_moment_exits_130_and_leaves_no_process_and_no_temp_dir(tm
         if isinstance(moment, float):
             time.sleep(moment)
         else:
-            lines.wait_for(moment, 120)
+            line, delay = moment if isinstance(moment, tuple) else (moment, 0)
+            lines.wait_for(line, 120)
+            time.sleep(delay)
         os.killpg(demo.pid, signal.SIGINT)
         try:
             code = demo.wait(timeout=60)

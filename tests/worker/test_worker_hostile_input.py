@@ -18,7 +18,7 @@ from temporalio.testing import ActivityEnvironment
 
 import temporal_worker_spec.settings as spec
 from tests.support.chat_server import GZIP_BOMB_EXPANDED, gzip_bomb
-from tools.worker_process import REPO, WorkerProcess, clean_env, queue_env
+from tools.worker_process import REPO, WorkerProcess, clean_env, free_ports_env, queue_env
 from worker.activities import (ERROR_BAD_RESPONSE, ERROR_TOO_LARGE, ChatActivities,
                                ChatRequest)
 from worker.workflows import ChatWorkflow
@@ -91,7 +91,7 @@ def test_a_huge_setting_is_not_repeated_in_the_workers_error():
     huge = "x" * 120_000 + " y"
     result = subprocess.run([sys.executable, "-m", "worker"], cwd=REPO, capture_output=True,
                             text=True, timeout=60,
-                            env=clean_env(**{spec.TEMPORAL_ADDRESS.env: huge,
+                            env=clean_env(**{**free_ports_env(), spec.TEMPORAL_ADDRESS.env: huge,
                                              spec.TASK_QUEUE.env: "tq"}))
     assert result.returncode == 2, result.stderr[:500]
     [line] = result.stderr.strip().splitlines()

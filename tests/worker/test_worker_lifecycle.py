@@ -183,10 +183,15 @@ async def test_heartbeat_file_is_fresh_only_while_ready(temporal_server, tmp_pat
             wait_for, lambda: probe(heartbeat, contract.HEARTBEAT_MAX_AGE_SECONDS).returncode == 0
             and "worker is ready" in worker.output(), 60, "a fresh heartbeat file")
         assert worker.readiness_status() is None, "health port 0 turns the HTTP server off"
-        # Freshness, not existence: an old file fails the probe.
-        os.utime(heartbeat, (time.time() - 120, time.time() - 120))
-        stale = probe(heartbeat, 60)
+        # Freshness, not existence: an old file fails the probe. (A copy: the worker rewrites
+        # its own file every 2 s, which may come between aging it and probing it.)
+        old = tmp_path / "old"
+        old.write_text(heartbeat.read_text())
+        os.utime(old, (time.time() - 120, time.time() - 120))
+        stale = probe(old, 60)
         assert stale.returncode == 1 and "stale" in stale.stderr
+        # The worker keeps its own file fresh: aged, it is rewritten within seconds.
+        os.utime(heartbeat, (time.time() - 120, time.time() - 120))
         await asyncio.to_thread(
             wait_for, lambda: probe(heartbeat, 60).returncode == 0, 30, "the worker to rewrite it")
         assert worker.terminate() == 0

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 import temporal_worker_spec.settings as spec
-from tools.worker_process import REPO, clean_env
+from tools.worker_process import REPO, clean_env, free_ports_env
 from temporal_worker_spec.resolve import MAX_FILE_BYTES
 from worker import settings
 
@@ -161,7 +161,8 @@ def test_bad_setting_exits_with_one_line_naming_the_variable(case, pki, tmp_path
     env, variable, phrase = _bad_cases(pki, tmp_path)[case]
     result = subprocess.run([sys.executable, "-m", "worker"], cwd=REPO, capture_output=True,
                             text=True, timeout=60,
-                            env=clean_env(**{spec.TEMPORAL_ADDRESS.env: "127.0.0.1:7233",
+                            env=clean_env(**{**free_ports_env(),
+                                             spec.TEMPORAL_ADDRESS.env: "127.0.0.1:7233",
                                              **env, spec.CHATGPT_API_KEY.env: API_KEY}))
     assert result.returncode == 2, result.stderr
     assert result.stdout == ""
