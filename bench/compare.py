@@ -84,7 +84,8 @@ async def run(load: Load, rounds: int, variants: dict[str, dict[str, str]]
                 figures = await measure(candidate, client, load)
                 results[name].append(figures)
                 print(f"round {i + 1} {name:>8}: ready {figures.ready_seconds:.2f}s, "
-                      f"idle RSS {figures.idle_rss_mib:.1f} MiB, {figures.throughput:.1f} wf/s, "
+                      f"idle RSS {figures.idle_rss_mib:.1f} MiB, {figures.throughput:.1f} wf/s "
+                      f"({figures.cpu_cores:.2f} cores), "
                       f"sleepy {figures.sleepy_throughput:.1f} wf/s (schedule-to-start p50 "
                       f"{figures.percentile(50):.0f} ms, p99 {figures.percentile(99):.0f} ms, "
                       f"peak RSS {figures.peak_rss_mib:.0f} MiB, CPU "
@@ -155,6 +156,7 @@ def report(results: dict[str, list[Figures]], load: Load, pressure: bool) -> boo
          f"{median(this, lambda f: f.idle_rss_mib):.1f}", f"bare {rss_delta:+.1f} MiB",
          "<= bare + 15 MiB", rss_delta <= 15),
         row("Peak RSS, after both loads (MiB)", lambda f: f.peak_rss_mib, ".0f"),
+        row("Worker CPU during the one-activity load (cores)", lambda f: f.cpu_cores, ".2f"),
         row("Worker CPU during the sleepy load (cores)", lambda f: f.sleepy_cpu_cores, ".2f"),
         row("SIGTERM to exit, 1 activity in flight (s)", lambda f: f.sigterm_exit_seconds,
             ".2f"),

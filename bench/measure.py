@@ -61,6 +61,8 @@ class Figures:
     """Process start to /readyz 200 (this worker only)."""
     idle_rss_mib: float
     throughput: float
+    cpu_cores: float
+    """Worker process CPU seconds per wall second during the one-activity load."""
     sleepy_throughput: float
     schedule_to_start_ms: list[float]
     """Workflow-task schedule-to-start of the sleepy load, from history event times."""
@@ -223,15 +225,17 @@ async def measure(candidate: Candidate, client: Client, load: Load) -> Figures:
         await asyncio.sleep(IDLE_SETTLE_SECONDS)
         pid = process.process.pid
         idle = rss_mib(pid)
+        cpu_before, wall_before = cpu_seconds(pid), time.perf_counter()
         rate, _ = await run_workflows(client, task_queue, load.workflows, 0.0)
+        cores = (cpu_seconds(pid) - cpu_before) / (time.perf_counter() - wall_before)
         cpu_before, wall_before = cpu_seconds(pid), time.perf_counter()
         sleepy_rate, ids = await run_workflows(client, task_queue, load.sleepy_workflows,
                                                load.activity_seconds)
-        cores = (cpu_seconds(pid) - cpu_before) / (time.perf_counter() - wall_before)
+        sleepy_cores = (cpu_seconds(pid) - cpu_before) / (time.perf_counter() - wall_before)
         peak = rss_mib(pid, "VmHWM")
         exit_seconds, code = await sigterm_exit(client, process, task_queue)
         latencies = await schedule_to_start_ms(client, ids)
-        return Figures(ready, ready_z, idle, rate, sleepy_rate, latencies, peak, cores,
-                       exit_seconds, code)
+        return Figures(ready, ready_z, idle, rate, cores, sleepy_rate, latencies, peak,
+                       sleepy_cores, exit_seconds, code)
     finally:
         process.close()

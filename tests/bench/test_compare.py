@@ -19,7 +19,8 @@ from tools.worker_process import REPO, clean_env
 ROWS = ("Throughput, 3 one-activity workflows", "Throughput, 3 workflows whose activity sleeps",
         "Workflow-task schedule-to-start p50", "Workflow-task schedule-to-start p99",
         "Start to first poll listed by the server", "Start to /readyz 200", "Idle RSS",
-        "Peak RSS", "Worker CPU during the sleepy load", "SIGTERM to exit")
+        "Peak RSS", "Worker CPU during the one-activity load",
+        "Worker CPU during the sleepy load", "SIGTERM to exit")
 
 
 def hog_pids() -> set[int]:
