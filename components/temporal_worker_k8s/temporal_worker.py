@@ -142,9 +142,9 @@ class TemporalWorkerArgs(TypedDict):
     replicas: NotRequired[pulumi.Input[int]]
     """Number of worker pods. Default: `3`."""
     cpu_request: NotRequired[pulumi.Input[str]]
-    """CPU request of the worker container. Default: `100m`."""
+    """CPU request of the worker container. The default is about what the worker on its defaults uses for 12 workflows/s (~20 ms of CPU each, bench/README.md). Default: `250m`."""
     memory_request: NotRequired[pulumi.Input[str]]
-    """Memory request of the worker container. Default: `100Mi`."""
+    """Memory request of the worker container. The default covers the worker's peak resident memory under load on its defaults (bench/README.md). Default: `192Mi`."""
     cpu_limit: NotRequired[pulumi.Input[str]]
     """CPU limit of the worker container. Default: `500m`."""
     memory_limit: NotRequired[pulumi.Input[str]]

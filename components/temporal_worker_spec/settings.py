@@ -273,11 +273,13 @@ REPLICAS = Setting(
     "replicas", "Number of worker pods.", kinds.integer(0, 2**31 - 1), KUBERNETES, default=3,
     arg=True)
 CPU_REQUEST = Setting(
-    "cpuRequest", "CPU request of the worker container.", kinds.quantity(), KUBERNETES,
-    default="100m", arg=True)
+    "cpuRequest", "CPU request of the worker container. The default is about what the worker "
+    "on its defaults uses for 12 workflows/s (~20 ms of CPU each, bench/README.md).",
+    kinds.quantity(), KUBERNETES, default="250m", arg=True)
 MEMORY_REQUEST = Setting(
-    "memoryRequest", "Memory request of the worker container.", kinds.quantity(), KUBERNETES,
-    default="100Mi", arg=True)
+    "memoryRequest", "Memory request of the worker container. The default covers the worker's "
+    "peak resident memory under load on its defaults (bench/README.md).", kinds.quantity(),
+    KUBERNETES, default="192Mi", arg=True)
 CPU_LIMIT = Setting(
     "cpuLimit", "CPU limit of the worker container.", kinds.quantity(), KUBERNETES,
     default="500m", arg=True)
