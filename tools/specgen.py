@@ -1,6 +1,6 @@
-"""Write what is derived from the settings spec and the policy pack's declarations: Pulumi.yaml's
-`config:` block and the README's settings and policy tables. `--check` changes nothing and exits 1 when a file is out of date (the tests
-run it).
+"""Write what is derived from the settings spec, the policy pack's declarations and the alert
+rules: Pulumi.yaml's `config:` block and the README's settings, policy and alert tables.
+`--check` changes nothing and exits 1 when a file is out of date (the tests run it).
 
     .venv/bin/python -m tools.specgen [--check]
 """
@@ -13,6 +13,7 @@ import textwrap
 from pathlib import Path
 
 from policy.temporal_worker_policy.policies import POLICIES
+from temporal_worker_k8s.monitoring.alerts import ALERTS
 from temporal_worker_spec.settings import RULES, SETTINGS, Setting
 from temporal_worker_spec.values import Kind
 from tools import generated as generated_files
@@ -114,6 +115,14 @@ def policy_table() -> str:
     return "\n".join(rows)
 
 
+def alert_table() -> str:
+    rows = ["| alert | severity | after | what it means, and what to check first |",
+            "|---|---|---|---|"]
+    for a in ALERTS:
+        rows.append(f"| `{a.name}` | {a.severity} | {a.duration} | {a.description} |")
+    return "\n".join(rows)
+
+
 def _replace_section(text: str, name: str, body: str) -> str:
     begin, end = README_BEGIN.format(name=name), README_END.format(name=name)
     if begin not in text or end not in text:
@@ -131,6 +140,7 @@ def generated() -> dict[Path, str]:
     readme = _replace_section(readme, "config settings", config_table())
     readme = _replace_section(readme, "worker variables", worker_env_table())
     readme = _replace_section(readme, "policies", policy_table())
+    readme = _replace_section(readme, "alerts", alert_table())
     return {PULUMI_YAML: head + pulumi_config_block(), README: readme}
 
 
