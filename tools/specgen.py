@@ -8,6 +8,7 @@ rules: Pulumi.yaml's `config:` block and the README's settings, policy and alert
 from __future__ import annotations
 
 import json
+import re
 import sys
 import textwrap
 from pathlib import Path
@@ -123,6 +124,30 @@ def alert_table() -> str:
     return "\n".join(rows)
 
 
+def _anchor(title: str, seen: dict[str, int]) -> str:
+    """The anchor GitHub gives a heading: lower case, punctuation dropped, spaces as hyphens,
+    `-1`, `-2`... on repeats."""
+    slug = re.sub(r"[^\w\- ]", "", title.lower()).replace(" ", "-")
+    count = seen.get(slug, 0)
+    seen[slug] = count + 1
+    return f"{slug}-{count}" if count else slug
+
+
+def contents(readme: str) -> str:
+    """The README's table of contents: its `##` sections and their `###` subsections (headings
+    inside code blocks are not headings)."""
+    lines, seen, fenced = [], {}, False
+    for line in readme.splitlines():
+        if line.startswith("```"):
+            fenced = not fenced
+        match = None if fenced else re.match(r"(##|###) (.+)", line)
+        if match and match.group(2).strip() != "Contents":
+            title = match.group(2).strip()
+            indent = "" if match.group(1) == "##" else "  "
+            lines.append(f"{indent}- [{title}](#{_anchor(title, seen)})")
+    return "\n".join(lines)
+
+
 def _replace_section(text: str, name: str, body: str) -> str:
     begin, end = README_BEGIN.format(name=name), README_END.format(name=name)
     if begin not in text or end not in text:
@@ -141,6 +166,7 @@ def generated() -> dict[Path, str]:
     readme = _replace_section(readme, "worker variables", worker_env_table())
     readme = _replace_section(readme, "policies", policy_table())
     readme = _replace_section(readme, "alerts", alert_table())
+    readme = _replace_section(readme, "contents", contents(readme))
     return {PULUMI_YAML: head + pulumi_config_block(), README: readme}
 
 
