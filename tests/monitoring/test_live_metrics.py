@@ -13,15 +13,17 @@ scraping every second, evaluating the shipped rules file every second) watch:
 While everything works, no alert is pending. Then each failure is made on purpose and the
 alerts it should raise must become pending (the shipped `for:` durations are kept; pending
 proves the expression holds): a renewal to a certificate that expires in 12 hours (both
-severities), then a renewal whose key does not match; a 5 MB completion; workflow history from other code (non-determinism), workflow
-tasks queued 6 s before any worker, more slow activities than slots; the server stopped. At the
-end every dashboard query and every alert's signal must have returned series over the run; the
-test names any that did not.
+severities), then a renewal whose key does not match; a 5 MB completion; workflow history from
+other code (non-determinism), workflow tasks queued 6 s before any worker, more slow activities
+than slots; the server stopped. At the end every dashboard query and every alert's signal must
+have returned series over the run; the test names any that did not.
 
 RESOURCE_EXHAUSTED comes from the 5 MB completion (the server's answer to a message over its
 gRPC limit). The dev server's rate and concurrent-poll limits (`frontend.namespaceRPS`,
 `frontend.namespaceCount`) throttle the worker too, but its SDK retries those calls without
-counting a failure, so they raise no metric to alert on (tried against this server).
+counting a failure, so they raise no metric to alert on (tried against this server): that
+cause of TemporalRequestsResourceExhausted is proven by the promtool cases only
+(test_alert_rules.py).
 """
 
 from __future__ import annotations
