@@ -1,15 +1,19 @@
 #!/usr/bin/env bash
-# Install the Debian packages the image tests need (buildah, debootstrap, docker-registry) when
-# run as root on a host with apt; otherwise do nothing (those tests then skip with a reason).
+# Install the Debian packages the tests need when run as root on a host with apt; otherwise do
+# nothing (the tests that need them then skip with a reason):
+#   buildah, debootstrap, docker-registry  the image tests (build, base, local registry);
+#   prometheus                             promtool and a real Prometheus for the alert rules
+#                                          and dashboard tests.
 #
-# Debian's docker-registry package comes with a service that serves an unauthenticated registry
-# on port 5000 on every interface. The tests run their own registry on 127.0.0.1 and never use
-# that service, so this script keeps it from starting during the install (policy-rc.d) and, on
-# a systemd host, disables and stops it afterwards. It leaves a docker-registry it did not
-# install alone. SYSROOT (default: empty, i.e. /) exists for this script's own tests.
+# Two of them come with a service that listens on every interface: docker-registry (an
+# unauthenticated registry on port 5000) and prometheus (its UI and API on 9090). The tests run
+# their own on 127.0.0.1 and free ports and never use those services, so this script keeps them
+# from starting during the install (policy-rc.d) and, on a systemd host, disables and stops them
+# afterwards. It leaves a service whose package it did not install alone. SYSROOT (default:
+# empty, i.e. /) exists for this script's own tests.
 set -euo pipefail
-APT_PACKAGES=(buildah debootstrap docker-registry)
-SERVICE=docker-registry
+APT_PACKAGES=(buildah debootstrap docker-registry prometheus)
+SERVICES=(docker-registry prometheus)
 root=${SYSROOT:-}
 
 [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null || exit 0
@@ -34,8 +38,11 @@ echo "--- apt-get install ${missing[*]}"
 apt-get update -qq
 DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 
-if [[ " ${missing[*]} " == *" $SERVICE "* ]] && [ -d "$root/run/systemd/system" ] \
-    && command -v systemctl >/dev/null; then
-  echo "--- systemctl disable --now $SERVICE (the image tests start their own registry)"
-  systemctl disable --now "$SERVICE"
+if [ -d "$root/run/systemd/system" ] && command -v systemctl >/dev/null; then
+  for service in "${SERVICES[@]}"; do
+    if [[ " ${missing[*]} " == *" $service "* ]]; then
+      echo "--- systemctl disable --now $service (the tests start their own)"
+      systemctl disable --now "$service"
+    fi
+  done
 fi

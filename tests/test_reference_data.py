@@ -1,5 +1,5 @@
-"""The reference data in tests/data/schemas and tests/data/crds is an exact copy of the team's
-shared folder."""
+"""The reference data in tests/data/schemas and tests/data/crds (with the notes on where each
+file comes from) is an exact copy of the team's shared folder."""
 
 from __future__ import annotations
 
@@ -16,7 +16,7 @@ COPIED = ("schemas", "crds")
 
 
 @pytest.mark.parametrize("copy", sorted(p for folder in COPIED for p in (DATA / folder).rglob("*")
-                                        if p.suffix in (".json", ".yaml")),
+                                        if p.suffix in (".json", ".yaml", ".md")),
                          ids=lambda p: str(p.relative_to(DATA)))
 def test_the_copy_matches_the_shared_folder(copy):
     original = SHARED / copy.relative_to(DATA)

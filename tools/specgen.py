@@ -1,13 +1,12 @@
-"""Write what is derived from the settings spec and the policy pack's declarations: Pulumi.yaml's
-`config:` block and the README's settings and policy tables. `--check` changes nothing and exits 1 when a file is out of date (the tests
-run it).
+"""Write what is derived from the settings spec, the policy pack's declarations and the alert
+rules: Pulumi.yaml's `config:` block and the README's settings, policy and alert tables.
+`--check` changes nothing and exits 1 when a file is out of date (the tests run it).
 
     .venv/bin/python -m tools.specgen [--check]
 """
 
 from __future__ import annotations
 
-import argparse
 import json
 import re
 import sys
@@ -15,8 +14,10 @@ import textwrap
 from pathlib import Path
 
 from policy.temporal_worker_policy.policies import POLICIES
+from temporal_worker_k8s.monitoring.alerts import ALERTS
 from temporal_worker_spec.settings import RULES, SETTINGS, Setting
 from temporal_worker_spec.values import Kind
+from tools import generated as generated_files
 
 ROOT = Path(__file__).resolve().parent.parent
 PULUMI_YAML = ROOT / "Pulumi.yaml"
@@ -115,6 +116,14 @@ def policy_table() -> str:
     return "\n".join(rows)
 
 
+def alert_table() -> str:
+    rows = ["| alert | severity | after | what it means, and what to check first |",
+            "|---|---|---|---|"]
+    for a in ALERTS:
+        rows.append(f"| `{a.name}` | {a.severity} | {a.duration} | {a.description} |")
+    return "\n".join(rows)
+
+
 def _anchor(title: str, seen: dict[str, int]) -> str:
     """The anchor GitHub gives a heading: lower case, punctuation dropped, spaces as hyphens,
     `-1`, `-2`... on repeats."""
@@ -156,30 +165,18 @@ def generated() -> dict[Path, str]:
     readme = _replace_section(readme, "config settings", config_table())
     readme = _replace_section(readme, "worker variables", worker_env_table())
     readme = _replace_section(readme, "policies", policy_table())
+    readme = _replace_section(readme, "alerts", alert_table())
     readme = _replace_section(readme, "contents", contents(readme))
     return {PULUMI_YAML: head + pulumi_config_block(), README: readme}
 
 
 def stale() -> list[Path]:
     """Derived files that differ from what the spec says."""
-    return [path for path, text in generated().items() if path.read_text() != text]
+    return generated_files.stale(generated())
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m tools.specgen", description=__doc__)
-    parser.add_argument("--check", action="store_true", help="only report out-of-date files")
-    args = parser.parse_args(argv)
-    if args.check:
-        outdated = stale()
-        for path in outdated:
-            print(f"{path.relative_to(ROOT)} is out of date; run python -m tools.specgen",
-                  file=sys.stderr)
-        return 1 if outdated else 0
-    for path, text in generated().items():
-        if path.read_text() != text:
-            path.write_text(text)
-            print(f"wrote {path.relative_to(ROOT)}")
-    return 0
+    return generated_files.main("tools.specgen", __doc__, generated, argv)
 
 
 if __name__ == "__main__":

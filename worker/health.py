@@ -81,6 +81,8 @@ class Health:
         self._last_check_ok: float | None = None
         self._last_check_error: str | None = "no health check yet"
         self._was_ready = False
+        self.report: Callable[[bool], None] = lambda ready: None
+        """Called with the readiness at every change (the readiness metric)."""
 
     def live(self) -> tuple[bool, str]:
         stall = time.monotonic() - self._loop_tick
@@ -162,6 +164,7 @@ class Health:
             log.log(logging.INFO if ready or self.stopping else logging.WARNING,
                     "worker is %s: %s", "ready" if ready else "not ready", reason)
             self._was_ready = ready
+            self.report(ready)
         self._write_heartbeat(ready)
 
     def mark_stopping(self) -> None:

@@ -92,7 +92,13 @@ async def run(config: settings.Settings) -> int:
             log.error("%s: cannot serve metrics on port %d: %s", spec.METRICS_PORT.env,
                       config["metricsPort"], err)
             return EXIT_FAILED
-        metrics = rotation.Metrics(runtime.metric_meter, tuple(config.credentials.files))
+        meter = runtime.metric_meter.with_additional_attributes(
+            {"namespace": config.namespace, "task_queue": config.task_queue})
+        ready = meter.create_gauge(contract.WORKER_READY_METRIC,
+                                   "1 while the worker is ready (what /readyz answers), else 0.")
+        ready.set(0)
+        state.report = lambda now: ready.set(1 if now else 0)
+        metrics = rotation.Metrics(meter, tuple(config.credentials.files))
         material = config.material
 
         def options() -> dict:

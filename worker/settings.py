@@ -24,6 +24,7 @@ import temporal_worker_spec.settings as names
 from temporal_worker_spec.resolve import read_file
 from temporalio.envconfig import ClientConfigProfile
 
+from worker import tuning
 from worker.credentials import CredentialError, Credentials, Material, Source, label_of
 
 CONFIG_FILE_ENV = "TEMPORAL_CONFIG_FILE"
@@ -88,9 +89,8 @@ class Settings:
 
     @property
     def worker_options(self) -> dict[str, Any]:
-        """`temporalio.worker.Worker` keyword arguments that the spec maps settings to."""
-        return {s.worker_option: self.values[s.name] for s in spec.SETTINGS
-                if s.worker_option and self.values.get(s.name) is not None}
+        """`temporalio.worker.Worker` keyword arguments for slots and pollers."""
+        return tuning.worker_options(self.values)
 
     def __repr__(self) -> str:
         shown = {s.name: self.values.get(s.name) for s in spec.SETTINGS

@@ -9,8 +9,8 @@ through this directory's PulumiPlugin.yaml, from every Pulumi language.
 from importlib import metadata
 
 from temporal_worker_k8s.enums import (Autoscaling, DefaultVersioningBehavior, LogFormat,
-                                      LogLevel, ProbeMode, Rollout, TolerationEffect,
-                                      TolerationOperator)
+                                      LogLevel, PollerBehavior, ProbeMode, Rollout, SlotTuner,
+                                      TolerationEffect, TolerationOperator)
 from temporal_worker_k8s.temporal_dev_server import TemporalDevServer, TemporalDevServerArgs
 from temporal_worker_k8s.temporal_worker import (PACKAGE, SecretKeyRef, TemporalWorker,
                                                  TemporalWorkerArgs, Toleration)
@@ -24,6 +24,6 @@ except metadata.PackageNotFoundError:  # run from a source checkout (the Pulumi 
     __version__ = "0.0.0"
 
 __all__ = ["COMPONENTS", "PACKAGE", "Autoscaling", "DefaultVersioningBehavior", "LogFormat",
-           "LogLevel", "ProbeMode", "Rollout", "SecretKeyRef", "TemporalDevServer",
-           "TemporalDevServerArgs", "TemporalWorker", "TemporalWorkerArgs", "Toleration",
+           "LogLevel", "PollerBehavior", "ProbeMode", "Rollout", "SecretKeyRef", "SlotTuner",
+           "TemporalDevServer", "TemporalDevServerArgs", "TemporalWorker", "TemporalWorkerArgs", "Toleration",
            "TolerationEffect", "TolerationOperator", "__version__"]

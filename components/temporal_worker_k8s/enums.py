@@ -31,6 +31,24 @@ class LogLevel(StrEnum):
     """Only failures."""
 
 
+class PollerBehavior(StrEnum):
+    """How many polls for tasks the worker keeps open."""
+
+    AUTOSCALING = "autoscaling"
+    """Between minPollers and maxPollers, following the server's feedback (server 1.28+)."""
+    FIXED = "fixed"
+    """Up to maxPollers."""
+
+
+class SlotTuner(StrEnum):
+    """How many tasks one worker pod runs at once."""
+
+    FIXED = "fixed"
+    """Up to maxConcurrentActivities and maxConcurrentWorkflowTasks."""
+    RESOURCE_BASED = "resourceBased"
+    """As many as keep the container under tunerTargetMemory and tunerTargetCpu."""
+
+
 class DefaultVersioningBehavior(StrEnum):
     """What happens to a workflow that does not choose, under a versioned rollout."""
 
@@ -94,5 +112,6 @@ class TolerationEffect(StrEnum):
 BY_SETTING: dict[str, type[StrEnum]] = {
     "logFormat": LogFormat, "logLevel": LogLevel,
     "defaultVersioningBehavior": DefaultVersioningBehavior, "rollout": Rollout,
-    "probeMode": ProbeMode, "autoscaling": Autoscaling}
+    "probeMode": ProbeMode, "autoscaling": Autoscaling, "pollerBehavior": PollerBehavior,
+    "slotTuner": SlotTuner}
 """The enum of each component input the settings spec declares with a fixed set of values."""

@@ -1,6 +1,7 @@
 """Small, exported builders for what a worker Deployment needs around it in production:
 autoscaling (KEDA on the Temporal backlog, or HPA on CPU), a disruption budget, topology
-spread, a NetworkPolicy, a PodMonitor, and the namespace's Pod Security labels.
+spread, a NetworkPolicy, a PodMonitor, alert rules and a dashboard, and the namespace's Pod
+Security labels.
 
 Each returns Pulumi-kubernetes argument objects (or plain dicts for custom resources); the
 TemporalWorker component decides which to create.
@@ -13,6 +14,7 @@ from typing import Any, Optional
 import pulumi
 import pulumi_kubernetes as k8s
 
+from temporal_worker_k8s.monitoring import alerts, dashboard_json
 from temporal_worker_spec import contract
 
 DNS_PORT = 53
@@ -20,6 +22,10 @@ KEDA_API = "keda.sh/v1alpha1"
 KEDA_PAUSED_REPLICAS = "autoscaling.keda.sh/paused-replicas"
 """ScaledObject annotation: KEDA scales the target to this count and stops autoscaling it."""
 PROMETHEUS_API = "monitoring.coreos.com/v1"
+GRAFANA_DASHBOARD_LABEL = "grafana_dashboard"
+"""The label Grafana's sidecar (the Grafana Helm chart, kube-prometheus-stack) loads
+ConfigMaps by, with the value "1"."""
+DASHBOARD_KEY = "temporal-worker-dashboard.json"
 # KEDA's Temporal scaler counts both kinds of backlog, as the worker polls both.
 QUEUE_TYPES = "workflow,activity"
 POD_SECURITY_LABELS = {f"pod-security.kubernetes.io/{mode}": "restricted"
@@ -105,6 +111,18 @@ def pod_monitor(selector: Mapping[str, str]) -> dict[str, Any]:
     """PodMonitor spec: scrape the pods' `metrics` port at the contract's path."""
     return {"selector": {"matchLabels": dict(selector)},
             "podMetricsEndpoints": [{"port": "metrics", "path": contract.METRICS_PATH}]}
+
+
+def prometheus_rule(task_queue: pulumi.Input[str]) -> pulumi.Output[dict[str, Any]]:
+    """PrometheusRule spec: the worker's alerts (`monitoring.alerts`), scoped to its task
+    queue."""
+    return pulumi.Output.from_input(task_queue).apply(
+        lambda queue: {"groups": alerts.rule_groups(alerts.task_queue_scope(queue))})
+
+
+def dashboard_data() -> dict[str, str]:
+    """ConfigMap data with the worker's Grafana dashboard (`monitoring`'s JSON, as shipped)."""
+    return {DASHBOARD_KEY: dashboard_json()}
 
 
 def hpa(deployment: pulumi.Input[str], *, minimum: pulumi.Input[int],

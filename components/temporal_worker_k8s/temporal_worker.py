@@ -17,8 +17,8 @@ import pulumi_random as random
 import temporal_worker_spec as spec
 from temporal_worker_k8s import pod, production
 from temporal_worker_k8s.enums import (Autoscaling, DefaultVersioningBehavior, LogFormat,
-                                      LogLevel, ProbeMode, Rollout, TolerationEffect,
-                                      TolerationOperator)
+                                      LogLevel, PollerBehavior, ProbeMode, Rollout, SlotTuner,
+                                      TolerationEffect, TolerationOperator)
 from temporal_worker_k8s.inputs import (Checker, known, reference, refuse_unknown_keys,
                                        schema_name)
 from temporal_worker_spec import values as spec_values
@@ -121,6 +121,20 @@ class TemporalWorkerArgs(TypedDict):
     """Activities one worker pod runs at once. Default: `100`."""
     max_concurrent_workflow_tasks: NotRequired[pulumi.Input[int]]
     """Workflow tasks one worker pod runs at once (at least 2: the SDK caches workflows). Default: `100`."""
+    poller_behavior: NotRequired[pulumi.Input[PollerBehavior]]
+    """How many polls the worker keeps open per task type (workflow, activity): autoscaling follows the server's feedback between minPollers and maxPollers (server 1.28+ and Temporal Cloud); fixed keeps up to maxPollers. Default: `autoscaling`."""
+    min_pollers: NotRequired[pulumi.Input[int]]
+    """autoscaling: fewest polls kept open per task type. Default: `1`."""
+    initial_pollers: NotRequired[pulumi.Input[int]]
+    """autoscaling: polls opened per task type at start, before the server's feedback. Default: `5`."""
+    max_pollers: NotRequired[pulumi.Input[int]]
+    """Most polls open at once per task type (with pollerBehavior fixed, the count kept open; at least 2: workflow tasks poll a sticky and a normal queue). Default: `100`."""
+    slot_tuner: NotRequired[pulumi.Input[SlotTuner]]
+    """fixed: up to maxConcurrentActivities and maxConcurrentWorkflowTasks tasks at once; resourceBased: as many as keep the container under tunerTargetMemory and tunerTargetCpu (those maxima still cap them; slot metrics then stop meaning much). Default: `fixed`."""
+    tuner_target_memory: NotRequired[pulumi.Input[int]]
+    """resourceBased: memory use to stay under, in percent of the container's limit (or the host's memory without one). Default: `80`."""
+    tuner_target_cpu: NotRequired[pulumi.Input[int]]
+    """resourceBased: CPU use to stay under, in percent of the container's limit (or the host's CPUs without one). Default: `90`."""
     log_format: NotRequired[pulumi.Input[LogFormat]]
     """Worker log format: one JSON object or one plain line per event. Default: `json`."""
     log_level: NotRequired[pulumi.Input[LogLevel]]
@@ -161,6 +175,10 @@ class TemporalWorkerArgs(TypedDict):
     """Namespaces allowed to scrape the metrics port; empty allows every namespace. Default: `[]`."""
     pod_monitor: NotRequired[bool]
     """A Prometheus Operator PodMonitor for the metrics port. Default: `false`."""
+    prometheus_rule: NotRequired[bool]
+    """A Prometheus Operator PrometheusRule with the worker's alerts, scoped to its task queue. Default: `false`."""
+    grafana_dashboard: NotRequired[bool]
+    """A ConfigMap with the worker's Grafana dashboard, labelled grafana_dashboard: "1" for the Grafana sidecar. Default: `false`."""
     reloader: NotRequired[pulumi.Input[bool]]
     """Annotate the Deployment for Stakater Reloader, so a change to a secretEnv Secret rolls the pods (env cannot change in a running pod; certificates and the API key reload in place). Default: `false`."""
     default_versioning_behavior: NotRequired[pulumi.Input[DefaultVersioningBehavior]]
@@ -371,6 +389,20 @@ class TemporalWorker(pulumi.ComponentResource):
             k8s.apiextensions.CustomResource(
                 f"{name}-pod-monitor", api_version=production.PROMETHEUS_API, kind="PodMonitor",
                 metadata=metadata(), spec=production.pod_monitor(selector), opts=child)
+        if settings["prometheusRule"]:
+            # Pages on-call about this worker's task queue: Temporal's first five worker alerts
+            # and the worker's own.
+            k8s.apiextensions.CustomResource(
+                f"{name}-prometheus-rule", api_version=production.PROMETHEUS_API,
+                kind="PrometheusRule", metadata=metadata(),
+                spec=production.prometheus_rule(settings["taskQueue"]), opts=child)
+        if settings["grafanaDashboard"]:
+            # Hands Grafana's sidecar the worker's dashboard, so nobody copies JSON by hand.
+            dashboard_metadata = metadata(f"{name}-dashboard")
+            dashboard_metadata.labels = {**dashboard_metadata.labels,
+                                         production.GRAFANA_DASHBOARD_LABEL: "1"}
+            k8s.core.v1.ConfigMap(f"{name}-grafana-dashboard", metadata=dashboard_metadata,
+                                  data=production.dashboard_data(), opts=child)
         for build, deployment in zip(settings["builds"], deployments):
             target = deployment.metadata.name
             if autoscaling == "hpa" and build.scaled_down:
@@ -449,7 +481,8 @@ def _tls(settings: Mapping[str, Any]) -> pulumi.Input[bool]:
 
 STRUCTURAL = frozenset({"create_namespace", "autoscaling", "rollout", "build_id", "versions",
                         "pod_disruption_budget", "topology_spread", "network_policy",
-                        "pod_monitor", "app_name"})
+                        "pod_monitor", "prometheus_rule", "grafana_dashboard",
+                        "app_name"})
 """Inputs that decide which Kubernetes objects exist: plain values, never Outputs."""
 PLAIN_INPUTS = STRUCTURAL | {"pod_spec"}
 """Inputs the schema marks plain: STRUCTURAL, and podSpec, whose field names are checked

@@ -29,7 +29,10 @@ LIVENESS_PATH = "/healthz"
 READINESS_PATH = "/readyz"
 METRICS_PORT = 9464
 METRICS_PATH = "/metrics"
-# The worker's own metrics on that endpoint, beside the SDK's (alerts are written on them).
+# The worker's own metrics on that endpoint, beside the SDK's (alerts are written on them). Each
+# carries the `namespace` and `task_queue` labels, as the SDK's metrics do.
+WORKER_READY_METRIC = "temporal_worker_ready"
+"""Gauge: 1 while the worker is ready (what /readyz answers), else 0."""
 CERT_EXPIRY_METRIC = "temporal_worker_client_certificate_expiry_timestamp_seconds"
 """Gauge: when the client certificate in use expires (notAfter), in seconds since the epoch."""
 CREDENTIAL_RELOADS_METRIC = "temporal_worker_credential_reloads_total"

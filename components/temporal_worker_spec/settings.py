@@ -148,6 +148,36 @@ MAX_CONCURRENT_WORKFLOW_TASKS = Setting(
     "Workflow tasks one worker pod runs at once (at least 2: the SDK caches workflows).",
     kinds.integer(2, 10000), WORKER, default=100, env="WORKER_MAX_CONCURRENT_WORKFLOW_TASKS",
     arg=True, worker_option="max_concurrent_workflow_tasks")
+POLLER_BEHAVIOR = Setting(
+    "pollerBehavior", "How many polls the worker keeps open per task type (workflow, activity): "
+    "autoscaling follows the server's feedback between minPollers and maxPollers (server 1.28+ "
+    "and Temporal Cloud); fixed keeps up to maxPollers.", kinds.choice("autoscaling", "fixed"),
+    WORKER, default="autoscaling", env="WORKER_POLLER_BEHAVIOR", arg=True)
+MIN_POLLERS = Setting(
+    "minPollers", "autoscaling: fewest polls kept open per task type.", kinds.integer(1, 1000),
+    WORKER, default=1, env="WORKER_MIN_POLLERS", arg=True)
+INITIAL_POLLERS = Setting(
+    "initialPollers", "autoscaling: polls opened per task type at start, before the server's "
+    "feedback.", kinds.integer(1, 1000), WORKER, default=5, env="WORKER_INITIAL_POLLERS",
+    arg=True)
+MAX_POLLERS = Setting(
+    "maxPollers", "Most polls open at once per task type (with pollerBehavior fixed, the count "
+    "kept open; at least 2: workflow tasks poll a sticky and a normal queue).",
+    kinds.integer(2, 1000), WORKER, default=100, env="WORKER_MAX_POLLERS", arg=True)
+SLOT_TUNER = Setting(
+    "slotTuner", "fixed: up to maxConcurrentActivities and maxConcurrentWorkflowTasks tasks at "
+    "once; resourceBased: as many as keep the container under tunerTargetMemory and "
+    "tunerTargetCpu (those maxima still cap them; slot metrics then stop meaning much).",
+    kinds.choice("fixed", "resourceBased"), WORKER, default="fixed", env="WORKER_SLOT_TUNER",
+    arg=True)
+TUNER_TARGET_MEMORY = Setting(
+    "tunerTargetMemory", "resourceBased: memory use to stay under, in percent of the "
+    "container's limit (or the host's memory without one).", kinds.integer(1, 100), WORKER,
+    default=80, env="WORKER_TUNER_TARGET_MEMORY", arg=True)
+TUNER_TARGET_CPU = Setting(
+    "tunerTargetCpu", "resourceBased: CPU use to stay under, in percent of the container's "
+    "limit (or the host's CPUs without one).", kinds.integer(1, 100), WORKER, default=90,
+    env="WORKER_TUNER_TARGET_CPU", arg=True)
 LOG_FORMAT = Setting(
     "logFormat", "Worker log format: one JSON object or one plain line per event.",
     kinds.choice("json", "plain"), WORKER, default="json", env="WORKER_LOG_FORMAT", arg=True)
@@ -295,6 +325,13 @@ METRICS_NAMESPACES = Setting(
 POD_MONITOR = Setting(
     "podMonitor", "A Prometheus Operator PodMonitor for the metrics port.", kinds.boolean(),
     PRODUCTION, default=False, arg=True)
+PROMETHEUS_RULE = Setting(
+    "prometheusRule", "A Prometheus Operator PrometheusRule with the worker's alerts, scoped to "
+    "its task queue.", kinds.boolean(), PRODUCTION, default=False, arg=True)
+GRAFANA_DASHBOARD = Setting(
+    "grafanaDashboard", 'A ConfigMap with the worker\'s Grafana dashboard, labelled '
+    'grafana_dashboard: "1" for the Grafana sidecar.', kinds.boolean(), PRODUCTION,
+    default=False, arg=True)
 RELOADER = Setting(
     "reloader", "Annotate the Deployment for Stakater Reloader, so a change to a secretEnv "
     "Secret rolls the pods (env cannot change in a running pod; certificates and the API key "
@@ -486,6 +523,17 @@ KEDA_API_KEY_PRIVATE_CA = (
 certificate (the component raises it too, naming its own inputs)."""
 
 
+def _poller_bounds(values: Mapping[str, Any]) -> None:
+    if values["pollerBehavior"] != "autoscaling":
+        return
+    low, start, high = values["minPollers"], values["initialPollers"], values["maxPollers"]
+    if low > high:
+        raise Invalid("minPollers", f"{low} must not exceed {{maxPollers}} ({high})")
+    if not low <= start <= high:
+        raise Invalid("initialPollers", f"{start} must be between {{minPollers}} ({low}) and "
+                                        f"{{maxPollers}} ({high})")
+
+
 def _scaling_bounds(values: Mapping[str, Any]) -> None:
     if values["minReplicas"] > values["maxReplicas"]:
         raise Invalid("minReplicas", f"{values['minReplicas']} must not exceed {{maxReplicas}} "
@@ -525,6 +573,8 @@ RULES: tuple[Rule, ...] = (
          "no `tlsCert` (KEDA uses a CA only with a client certificate)."),
     Rule(("minReplicas", "maxReplicas", "autoscaling"), _scaling_bounds,
          "`minReplicas` is at most `maxReplicas`; 0 only with `autoscaling` keda."),
+    Rule(("pollerBehavior", "minPollers", "initialPollers", "maxPollers"), _poller_bounds,
+         "With `pollerBehavior` autoscaling, `minPollers` <= `initialPollers` <= `maxPollers`."),
     Rule(("temporalApiKey", "tls"), _api_key_needs_tls("temporalApiKey"),
          "`temporalApiKey` is never sent without TLS (`tls` false is refused with it)."),
     Rule(("temporalApiKeyFile", "tls"), _api_key_needs_tls("temporalApiKeyFile"),

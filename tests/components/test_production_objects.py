@@ -1,17 +1,21 @@
 """What TemporalWorker puts around its Deployment for production: KEDA or HPA autoscaling, a
-disruption budget, a ServiceAccount, topology spread, a NetworkPolicy, a PodMonitor, pull
-credentials, and a restricted namespace."""
+disruption budget, a ServiceAccount, topology spread, a NetworkPolicy, a PodMonitor, alert rules
+and a Grafana dashboard, pull credentials, and a restricted namespace."""
 
 from __future__ import annotations
 
+import json
+
+import pulumi
 import pytest
 
 from temporal_worker_k8s import TemporalWorker
+from temporal_worker_k8s.monitoring import alerts, dashboard_json
 from temporal_worker_k8s.production import POD_SECURITY_LABELS, desired_replicas
 from temporal_worker_spec import contract
-from tests.program.helpers import (DEPLOYMENT, HPA, NAMESPACE, NETWORK_POLICY, PDB,
-                                   POD_MONITOR, SCALED_OBJECT, SERVICE_ACCOUNT, TRIGGER_AUTH,
-                                   container)
+from tests.program.helpers import (CONFIG_MAP, DEPLOYMENT, HPA, NAMESPACE, NETWORK_POLICY,
+                                   PDB, POD_MONITOR, PROMETHEUS_RULE, SCALED_OBJECT,
+                                   SERVICE_ACCOUNT, TRIGGER_AUTH, container)
 from tools.mockstack import StackRun, run_program
 
 IMAGE = "registry.example.com/team/worker@sha256:" + "ab" * 32
@@ -185,6 +189,42 @@ def test_a_pod_monitor_scrapes_the_metrics_port_when_asked():
     assert {p["name"] for p in container(run, "billing-deployment")["ports"]} >= {"metrics"}
     annotations = run.one(DEPLOYMENT).get("spec", "template", "metadata", "annotations")
     assert annotations["prometheus.io/scrape"] == "true", "kept for Prometheus without CRDs"
+
+
+@pytest.mark.parametrize("as_output", [False, True], ids=["plain", "output"])
+def test_alert_rules_are_the_shipped_ones_scoped_to_the_task_queue_when_asked(as_output):
+    assert build().of_type(PROMETHEUS_RULE) == []
+    run = run_program(lambda: TemporalWorker("billing", {
+        "image": IMAGE, "namespace": "billing", "temporal_address": ADDRESS,
+        "task_queue": pulumi.Output.from_input("billing") if as_output else "billing",
+        "prometheus_rule": True, "labels": {"release": "monitoring"}}))
+    rule = run.one(PROMETHEUS_RULE)
+    assert rule.get("metadata", "labels")["release"] == "monitoring", \
+        "labels reach the rule, for a Prometheus that selects rules by label"
+    [group] = rule.get("spec", "groups")
+    assert [r["alert"] for r in group["rules"]] == [a.name for a in alerts.ALERTS]
+    for shipped, scoped in zip(alerts.rule_groups()[0]["rules"], group["rules"]):
+        assert {k: v for k, v in scoped.items() if k != "expr"} == \
+            {k: v for k, v in shipped.items() if k != "expr"}
+        if 'task_queue="billing"' not in scoped["expr"]:
+            assert scoped["alert"] == "TemporalRequestsResourceExhausted", scoped
+            assert scoped["expr"] == shipped["expr"]
+
+
+def test_the_scope_quotes_a_task_queue_as_a_promql_string():
+    assert alerts.task_queue_scope('a"b\\c') == 'task_queue="a\\"b\\\\c"'
+
+
+def test_the_dashboard_configmap_holds_the_shipped_json_for_grafanas_sidecar_when_asked():
+    assert build().of_type(CONFIG_MAP) == []
+    run = build(grafana_dashboard=True)
+    config_map = run.one(CONFIG_MAP)
+    assert config_map.get("metadata", "labels")["grafana_dashboard"] == "1"
+    assert config_map.get("metadata", "labels").items() >= pod_labels(run).items() - {
+        ("app.kubernetes.io/version", None)}
+    [(key, text)] = config_map.get("data").items()
+    assert key.endswith(".json") and text == dashboard_json()
+    assert json.loads(text)["uid"] == "temporal-worker"
 
 
 def test_an_existing_pull_secret_is_referenced_by_the_pods():

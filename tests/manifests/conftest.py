@@ -15,7 +15,7 @@ from tools import mockstack, render
 # dev: what `Pulumi.dev.yaml` deploys. prod: a production-like stack (mTLS with a private server
 # CA, a Temporal API key, the chat API key, one generic secret env var, registry credentials).
 # prod-exec: the same with exec (heartbeat file) probes. prod-keda and prod-hpa: the same with
-# each autoscaler (and a PodMonitor with KEDA).
+# each autoscaler (and, with KEDA, a PodMonitor, the alert rules and the Grafana dashboard).
 CONFIGS = ("dev", "prod", "prod-exec", "prod-keda", "prod-hpa")
 
 
@@ -40,6 +40,7 @@ def stack_configs(cert_factory: CertFactory) -> dict[str, tuple[str, dict[str, s
         "prod": ("prod", prod),
         "prod-exec": ("prod", {**prod, "probeMode": "exec"}),
         "prod-keda": ("prod", {**prod, "autoscaling": "keda", "podMonitor": "true",
+                               "prometheusRule": "true", "grafanaDashboard": "true",
                                "metricsNamespaces": '["monitoring"]'}),
         "prod-hpa": ("prod", {**prod, "autoscaling": "hpa", "minReplicas": "2"}),
     }

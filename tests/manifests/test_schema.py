@@ -66,7 +66,7 @@ def test_every_custom_resource_passes_its_crds_schema(rendering, config_name):
 def test_the_keda_and_prometheus_renders_hold_each_custom_kind(renders):
     kinds = {o["kind"] for name in ("prod-keda", "prod-hpa") for o in
              custom_resources(renders[name][0])}
-    assert kinds == {"ScaledObject", "TriggerAuthentication", "PodMonitor"}
+    assert kinds == {"ScaledObject", "TriggerAuthentication", "PodMonitor", "PrometheusRule"}
 
 
 def test_the_crd_check_rejects_a_misspelt_field_and_a_wrong_type(renders):
@@ -84,7 +84,7 @@ def test_the_temporal_trigger_uses_only_keys_kedas_scaler_reads(renders):
     """KEDA's trigger metadata is a free string map the CRD does not check; the keys the
     Temporal scaler reads are listed in tests/data/crds/README.md."""
     readme = (crds.CRDS / "README.md").read_text()
-    known = set(re.findall(r"`(\w+)`", readme.split("The keys KEDA's Temporal scaler reads", 1)[1]
+    known = set(re.findall(r"`(\w+)`", readme.split("What KEDA's Temporal scaler reads", 1)[1]
                            .split("Auth comes from", 1)[0]))
     assert {"endpoint", "taskQueue", "targetQueueSize", "queueTypes"} <= known
     for name in ("prod-keda", "dev"):

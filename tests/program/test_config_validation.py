@@ -164,6 +164,20 @@ def test_request_above_limit_is_rejected(prod_config):
                     "memoryRequest", reason="must not exceed temporal-worker:memoryLimit")
 
 
+@pytest.mark.parametrize("values, key, reason", [
+    ({"minPollers": "10", "maxPollers": "5"}, "minPollers", "must not exceed"),
+    ({"initialPollers": "50", "maxPollers": "20"}, "initialPollers", "must be between"),
+    ({"minPollers": "8", "initialPollers": "4"}, "initialPollers", "must be between"),
+])
+def test_autoscaling_pollers_out_of_order_are_rejected(prod_config, values, key, reason):
+    assert_rejected({**prod_config, **values}, key, reason=reason)
+
+
+def test_fixed_pollers_ignore_the_autoscaling_bounds(prod_config):
+    run_stack({**prod_config, "pollerBehavior": "fixed", "minPollers": "10", "maxPollers": "5"},
+              stack="prod")
+
+
 @pytest.mark.parametrize("value, reason", [
     ("not json " + "S3CRET" * 5, "JSON object"),
     (json.dumps(["S3CRET" * 5]), "JSON object"),

@@ -48,6 +48,17 @@ async def start_batch(client: Client, env: dict[str, str], items: int,
         execution_timeout=timedelta(minutes=5))
 
 
+def ready_metric(worker: WorkerProcess) -> float | None:
+    """The worker's readiness gauge for its own namespace and task queue, or None."""
+    text = httpx.get(f"http://127.0.0.1:{worker.metrics_port}{contract.METRICS_PATH}",
+                     timeout=5).text
+    for line in text.splitlines():
+        if line.startswith(contract.WORKER_READY_METRIC + "{") and 'namespace="default"' in line \
+                and f'task_queue="{worker.env[spec.TASK_QUEUE.env]}"' in line:
+            return float(line.rsplit(" ", 1)[1])
+    return None
+
+
 async def test_readiness_follows_server_outage_and_no_workflow_is_lost(tmp_path):
     ready_file, alive_file = tmp_path / "ready", tmp_path / "alive"
     with DevServer(workdir=str(tmp_path)) as server:
@@ -55,6 +66,7 @@ async def test_readiness_follows_server_outage_and_no_workflow_is_lost(tmp_path)
                                            spec.LIVENESS_FILE.env: str(alive_file)})
         with WorkerProcess(env) as worker:
             await asyncio.to_thread(worker.wait_ready)
+            assert ready_metric(worker) == 1, "the readiness metric says what /readyz says"
             client = await Client.connect(server.address)
             handles = [await start_batch(client, env, items=8, seconds_per_item=0.5)
                        for _ in range(3)]
@@ -66,6 +78,7 @@ async def test_readiness_follows_server_outage_and_no_workflow_is_lost(tmp_path)
             await wait_for_async(lambda: not worker.ready(), 60, "not-ready during the outage",
                                  interval=0.2)
             assert worker.live(), "an unreachable server must not fail liveness"
+            await wait_for_async(lambda: ready_metric(worker) == 0, 10, "the metric at 0")
             # The exec probes agree with the HTTP ones: readiness fails, liveness passes.
             await asyncio.to_thread(
                 wait_for, lambda: probe(ready_file, contract.HEARTBEAT_MAX_AGE_SECONDS).returncode,
@@ -75,6 +88,7 @@ async def test_readiness_follows_server_outage_and_no_workflow_is_lost(tmp_path)
             await asyncio.to_thread(server.start)
             await wait_for_async(worker.ready, 90, "ready again after the server returned",
                                  interval=0.2)
+            await wait_for_async(lambda: ready_metric(worker) == 1, 10, "the metric back at 1")
 
             client = await Client.connect(server.address)
             for handle in handles:
