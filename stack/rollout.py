@@ -19,7 +19,7 @@ import pulumi
 
 from stack.config import ConfigError, StackConfig, key
 from temporal_worker_k8s import rollouts, versioning
-from temporal_worker_k8s.temporal_worker import BuildVersion
+from temporal_worker_k8s.worker_args import BuildVersion
 from temporal_worker_k8s.versioning.inputs import DEFAULT_POLLER_TIMEOUT_SECONDS, exceeds
 from temporal_worker_spec import values as kinds
 

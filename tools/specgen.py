@@ -1,6 +1,6 @@
-"""Write what is derived from the settings spec and the policy pack's declarations: Pulumi.yaml's
-`config:` block and the README's settings and policy tables. `--check` changes nothing and exits 1 when a file is out of date (the tests
-run it).
+"""Write what is derived from the settings spec, the policy pack's declarations and the alert
+rules: Pulumi.yaml's `config:` block and the README's settings, policy and alert tables.
+`--check` changes nothing and exits 1 when a file is out of date (the tests run it).
 
     .venv/bin/python -m tools.specgen [--check]
 """
@@ -8,11 +8,13 @@ run it).
 from __future__ import annotations
 
 import json
+import re
 import sys
 import textwrap
 from pathlib import Path
 
 from policy.temporal_worker_policy.policies import POLICIES
+from temporal_worker_k8s.monitoring.alerts import ALERTS
 from temporal_worker_spec.settings import RULES, SETTINGS, Setting
 from temporal_worker_spec.values import Kind
 from tools import generated as generated_files
@@ -114,6 +116,38 @@ def policy_table() -> str:
     return "\n".join(rows)
 
 
+def alert_table() -> str:
+    rows = ["| alert | severity | after | what it means, and what to check first |",
+            "|---|---|---|---|"]
+    for a in ALERTS:
+        rows.append(f"| `{a.name}` | {a.severity} | {a.duration} | {a.description} |")
+    return "\n".join(rows)
+
+
+def _anchor(title: str, seen: dict[str, int]) -> str:
+    """The anchor GitHub gives a heading: lower case, punctuation dropped, spaces as hyphens,
+    `-1`, `-2`... on repeats."""
+    slug = re.sub(r"[^\w\- ]", "", title.lower()).replace(" ", "-")
+    count = seen.get(slug, 0)
+    seen[slug] = count + 1
+    return f"{slug}-{count}" if count else slug
+
+
+def contents(readme: str) -> str:
+    """The README's table of contents: its `##` sections and their `###` subsections (headings
+    inside code blocks are not headings)."""
+    lines, seen, fenced = [], {}, False
+    for line in readme.splitlines():
+        if line.startswith("```"):
+            fenced = not fenced
+        match = None if fenced else re.match(r"(##|###) (.+)", line)
+        if match and match.group(2).strip() != "Contents":
+            title = match.group(2).strip()
+            indent = "" if match.group(1) == "##" else "  "
+            lines.append(f"{indent}- [{title}](#{_anchor(title, seen)})")
+    return "\n".join(lines)
+
+
 def _replace_section(text: str, name: str, body: str) -> str:
     begin, end = README_BEGIN.format(name=name), README_END.format(name=name)
     if begin not in text or end not in text:
@@ -131,6 +165,8 @@ def generated() -> dict[Path, str]:
     readme = _replace_section(readme, "config settings", config_table())
     readme = _replace_section(readme, "worker variables", worker_env_table())
     readme = _replace_section(readme, "policies", policy_table())
+    readme = _replace_section(readme, "alerts", alert_table())
+    readme = _replace_section(readme, "contents", contents(readme))
     return {PULUMI_YAML: head + pulumi_config_block(), README: readme}
 
 

@@ -124,7 +124,9 @@ async def run(config: settings.Settings) -> int:
                 state.polls = polls.PollMonitor(
                     client, config.namespace, config.task_queue,
                     f"http://127.0.0.1:{config['metricsPort']}{contract.METRICS_PATH}"
-                    if config["metricsPort"] else None)
+                    if config["metricsPort"] else None,
+                    version=(config["deploymentName"], config["buildId"])
+                    if config["deploymentName"] and config["buildId"] else None)
                 del client  # a renewed client replaces it everywhere; nothing else may hold it
 
                 def use(renewed: Client) -> None:

@@ -5,7 +5,10 @@ The SDK retries a rejected poll forever without logging it: a task queue name th
 healthy and does nothing. Two signals tell the truth:
 
 - At start, the server itself: `DescribeTaskQueue` lists the pollers it has seen, so our
-  identity appearing there proves the polls were accepted (one cheap call per start).
+  identity appearing there proves the polls were accepted (one cheap call per start). A
+  versioned worker's poll can be listed there and still be refused, when the server cannot
+  register its version (the Worker Deployment is at its version cap): for it, the version must
+  also exist (`DescribeWorkerDeploymentVersion`).
 - Afterwards, the SDK's own counters on the worker's Prometheus endpoint
   (`temporal_long_request` and `temporal_long_request_failure{status_code}` for the Poll*
   operations): new failures and no success since them mean polls are failing. No call to the
@@ -27,10 +30,12 @@ import urllib.request
 from collections.abc import Awaitable, Callable
 from datetime import timedelta
 
+from temporalio.api.deployment.v1 import WorkerDeploymentVersion
 from temporalio.api.taskqueue.v1 import TaskQueue
-from temporalio.api.workflowservice.v1 import DescribeTaskQueueRequest
+from temporalio.api.workflowservice.v1 import (DescribeTaskQueueRequest,
+                                               DescribeWorkerDeploymentVersionRequest)
 from temporalio.client import Client
-from temporalio.service import RPCError
+from temporalio.service import RPCError, RPCStatusCode
 
 log = logging.getLogger(__name__)
 
@@ -70,11 +75,14 @@ class PollMonitor:
 
     def __init__(self, client: Client, namespace: str, task_queue: str,
                  metrics_url: str | None,
-                 fetch: Callable[[str], Awaitable[str]] | None = None) -> None:
+                 fetch: Callable[[str], Awaitable[str]] | None = None,
+                 version: tuple[str, str] | None = None) -> None:
+        """`version`: (deployment name, build ID) of a versioned worker."""
         self.client = client
         self.namespace = namespace
         self.task_queue = task_queue
         self.metrics_url = metrics_url
+        self.version = version
         self._fetch = fetch or _fetch
         self._seen_by_server = False
         self._counts: tuple[float, dict[str, float]] = (0.0, {})
@@ -145,9 +153,36 @@ class PollMonitor:
                 self._describe_denied = self._seen_by_server = True
             else:
                 self._fail(answer.status.name, answer.message)
-        elif any(p.identity == self.client.identity for p in answer):
+        elif (any(p.identity == self.client.identity for p in answer)
+              and await self._version_registered()):
             self._seen_by_server = True
             self._last_success = time.monotonic()
+
+    async def _version_registered(self) -> bool:
+        """Whether the server registered this worker's version (always, when unversioned)."""
+        if self.version is None:
+            return True
+        name, build_id = self.version
+        try:
+            await self.client.workflow_service.describe_worker_deployment_version(
+                DescribeWorkerDeploymentVersionRequest(
+                    namespace=self.namespace, deployment_version=WorkerDeploymentVersion(
+                        deployment_name=name, build_id=build_id)),
+                timeout=timedelta(seconds=DESCRIBE_TIMEOUT_SECONDS))
+        except RPCError as err:
+            if err.status == RPCStatusCode.PERMISSION_DENIED:
+                # Allowed to poll but not to read deployments: the listed poll has to do.
+                log.info("cannot describe worker deployment version %s.%s (permission "
+                         "denied); readiness does not wait for its registration", name, build_id)
+                self.version = None
+                return True
+            if err.status != RPCStatusCode.NOT_FOUND:
+                log.debug("describe worker deployment version failed: %s", err)
+            return False
+        except Exception as err:  # timeouts, connection errors: the health check reports them
+            log.debug("describe worker deployment version failed: %s", err)
+            return False
+        return True
 
     async def _read_counters(self) -> None:
         try:

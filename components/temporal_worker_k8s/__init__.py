@@ -12,8 +12,8 @@ from temporal_worker_k8s.enums import (Autoscaling, DefaultVersioningBehavior, L
                                       LogLevel, PollerBehavior, ProbeMode, Rollout, SlotTuner,
                                       TolerationEffect, TolerationOperator)
 from temporal_worker_k8s.temporal_dev_server import TemporalDevServer, TemporalDevServerArgs
-from temporal_worker_k8s.temporal_worker import (PACKAGE, SecretKeyRef, TemporalWorker,
-                                                 TemporalWorkerArgs, Toleration)
+from temporal_worker_k8s.temporal_worker import PACKAGE, TemporalWorker
+from temporal_worker_k8s.worker_args import SecretKeyRef, TemporalWorkerArgs, Toleration
 
 COMPONENTS = [TemporalWorker, TemporalDevServer]
 """What the component provider hosts."""

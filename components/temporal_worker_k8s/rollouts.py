@@ -19,7 +19,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Optional
 
-from temporal_worker_k8s.temporal_worker import BuildVersion
+from temporal_worker_k8s.worker_args import BuildVersion
 from temporal_worker_k8s.versioning.records import KeyRing, verify
 from temporal_worker_spec import values as kinds
 

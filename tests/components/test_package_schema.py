@@ -18,7 +18,7 @@ import temporal_worker_spec as spec
 from temporal_worker_k8s import COMPONENTS, PACKAGE, TemporalWorkerArgs
 from temporal_worker_k8s.enums import BY_SETTING
 from temporal_worker_k8s.inputs import schema_name
-from temporal_worker_k8s.temporal_worker import PLAIN_INPUTS
+from temporal_worker_k8s.worker_inputs import PLAIN_INPUTS, STRUCTURAL
 
 ROOT = Path(__file__).resolve().parents[2]
 PACKAGE_DIR = ROOT / "components"
@@ -123,6 +123,15 @@ def test_every_input_takes_an_output_except_those_that_decide_which_objects_exis
     for name, type_ in schema["types"].items():
         for prop_name, prop in type_.get("properties", {}).items():
             assert not prop.get("plain") or name.endswith(":BuildVersion"), (name, prop_name)
+
+
+def test_the_args_description_names_every_input_that_takes_no_output(schema):
+    # Users of every language read this list in the schema's description of the args.
+    described = re.search(r"except those that decide which Kubernetes\s+objects exist \(([^)]*)\)",
+                          TemporalWorkerArgs.__doc__)
+    assert described, TemporalWorkerArgs.__doc__
+    assert sorted(re.split(r",\s*", described.group(1))) == sorted(
+        schema_name(n) for n in STRUCTURAL)
 
 
 def test_every_setting_with_a_fixed_set_of_values_is_an_enum_of_the_package(schema):

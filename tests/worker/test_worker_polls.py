@@ -10,6 +10,8 @@ import uuid
 
 import pytest
 
+import temporal_worker_spec.settings as spec
+from tools.devserver import DevServer
 from tools.procs import wait_for
 from tools.worker_process import WorkerProcess, queue_env
 from worker import polls
@@ -93,3 +95,27 @@ async def test_a_failure_with_no_success_after_it_is_forgotten_after_a_while(mon
     later = time.monotonic() + polls.FAILURE_MEMORY_SECONDS + 1
     monkeypatch.setattr(polls.time, "monotonic", lambda: later)
     assert watched.status()[0]
+
+
+@pytest.mark.slow
+def test_a_versioned_worker_the_server_cannot_register_never_becomes_ready():
+    # At the Worker Deployment's version cap the server lists the new build's poller on the
+    # task queue, yet refuses to register its version: the worker polls in vain and must not
+    # report ready (an update would move on as if the build were up).
+    deployment, task_queue = f"capped-{uuid.uuid4().hex[:8]}", f"tq-{uuid.uuid4()}"
+    with DevServer(dynamic_config={"matching.maxVersionsInDeployment": 1}) as server:
+        def versioned(build: str) -> WorkerProcess:
+            return WorkerProcess(queue_env(server.address, task_queue, **{
+                spec.DEPLOYMENT_NAME.env: deployment, spec.BUILD_ID.env: build}))
+
+        with versioned("first") as first:
+            first.wait_ready(30)
+            with versioned("second") as second:
+                wait_for(lambda: "worker starting" in second.output(), 30,
+                         "the second build's worker to start")
+                deadline = time.monotonic() + 10  # past the settle, several checks after it
+                while time.monotonic() < deadline:
+                    assert second.readiness_status() == 503, second.output()[-2000:]
+                    time.sleep(0.25)
+                assert second.terminate() == 0
+            assert first.ready(), "the registered build stays ready"

@@ -61,25 +61,26 @@ class Alert:
 
 def _poll_failure_ratio(scope: str) -> str:
     by = "namespace, task_queue, operation"
-    failed = q.summed("rate", q.LONG_REQUEST_FAILURE, by, q.RATE_WINDOW, scope,
+    failed = q.summed("rate", q.LONG_REQUEST_FAILURE, by, q.POLL_WINDOW, scope,
                       operation="~" + q.POLL_OPERATIONS)
-    succeeded = q.summed("rate", q.LONG_REQUEST, by, q.RATE_WINDOW, scope,
-                         operation="~" + q.POLL_OPERATIONS)
-    # `or ... * 0`: polls that never once succeeded still give a ratio (of 1).
-    return f"(\n  {failed}\n/\n  ({failed}\n  + ({succeeded} or {failed} * 0))\n)"
+    # Every poll counts in LONG_REQUEST when it is made, a failed one in LONG_REQUEST_FAILURE
+    # too: the failed share of all polls (1 when every poll fails).
+    made = q.summed("rate", q.LONG_REQUEST, by, q.POLL_WINDOW, scope,
+                    operation="~" + q.POLL_OPERATIONS)
+    return f"(\n  {failed}\n/\n  {made}\n)"
 
 
 def _failed_workflow_tasks(reason: str) -> Callable[[str], str]:
-    return lambda scope: q.new_events(q.WORKFLOW_TASK_EXECUTION_FAILED,
-                                      "namespace, task_queue, workflow_type", q.RATE_WINDOW,
-                                      scope, failure_reason=reason)
+    return lambda scope: q.events(q.WORKFLOW_TASK_EXECUTION_FAILED,
+                                  "namespace, task_queue, workflow_type", q.RATE_WINDOW, scope,
+                                  failure_reason=reason)
 
 
 def _resource_exhausted(scope: str) -> str:
     del scope  # request metrics carry no task queue: per namespace and operation
     by, code = "namespace, operation", "RESOURCE_EXHAUSTED"
-    return (f"({q.new_events(q.REQUEST_FAILURE, by, q.RATE_WINDOW, status_code=code)}\nor\n"
-            f"{q.new_events(q.LONG_REQUEST_FAILURE, by, q.RATE_WINDOW, status_code=code)})")
+    return (f"({q.events(q.REQUEST_FAILURE, by, q.RATE_WINDOW, status_code=code)}\nor\n"
+            f"{q.events(q.LONG_REQUEST_FAILURE, by, q.RATE_WINDOW, status_code=code)})")
 
 
 def _days_left(scope: str) -> str:
@@ -118,8 +119,8 @@ ALERTS: tuple[Alert, ...] = (
           "results and inputs it handles; pass references (e.g. object storage keys) instead "
           "of large data."),
     Alert("TemporalWorkflowTaskScheduleToStartHigh",
-          lambda s: q.quantile(0.99, q.WORKFLOW_TASK_SCHEDULE_TO_START, "namespace, task_queue",
-                               q.RATE_WINDOW, s),
+          lambda s: q.quantile_in_window(0.99, q.WORKFLOW_TASK_SCHEDULE_TO_START,
+                                         "namespace, task_queue", q.RATE_WINDOW, s),
           "> 5000", "5m", "critical",
           f"Workflow tasks of {TASK_QUEUE} wait {MILLISECONDS} ms to start (p99)",
           "Workflow tasks wait more than 5 s in the task queue before a worker picks them up: "
@@ -128,11 +129,13 @@ ALERTS: tuple[Alert, ...] = (
           "pods' CPU (throttled at cpuLimit?) and whether the autoscaler is at maxReplicas."),
     Alert("TemporalRequestsResourceExhausted", _resource_exhausted, "> 0", "5m", "critical",
           "Temporal throttles {{ $labels.operation }} in namespace {{ $labels.namespace }}",
-          "The Temporal service answers RESOURCE_EXHAUSTED: a rate limit of the namespace (or "
-          "the cluster) is reached, so tasks are completed or polled late. Check first the "
-          "namespace's limits (Temporal Cloud: its actions per second; self-hosted: "
-          "frontend.namespaceRPS and frontend.namespaceCount), then what raised the request "
-          "rate (a backlog being drained, a retry storm, too many pollers)."),
+          "The Temporal service answers RESOURCE_EXHAUSTED. Check first the operation: on "
+          "RespondWorkflowTaskCompleted with TemporalWorkflowTaskGrpcMessageTooLarge firing "
+          "too, a completion was over the server's 4 MB message limit (see that alert); "
+          "otherwise a rate or concurrency limit of the namespace is reached, so tasks are "
+          "completed or polled late: check its limits (Temporal Cloud: actions per second; "
+          "self-hosted: frontend.namespaceRPS, frontend.namespaceCount), then what raised the "
+          "request rate (a backlog being drained, a retry storm, too many pollers)."),
     # --- This worker's own -------------------------------------------------------------------
     Alert("TemporalWorkerNotReady", lambda s: q.series(q.WORKER_READY, s), "== 0", "5m",
           "warning", f"Worker {POD} of {TASK_QUEUE} has not been ready for 5 minutes",
@@ -174,8 +177,11 @@ ALERTS: tuple[Alert, ...] = (
           "More than half of the worker's polls for tasks have failed for 10 minutes; the SDK "
           "retries them forever without saying so. Check first the status code (the metric "
           "temporal_long_request_failure's `status_code`, and the worker log's `polls of task "
-          "queue ... are failing` line with the server's message): UNAVAILABLE means Temporal "
-          "is unreachable, PERMISSION_DENIED or NOT_FOUND a key or namespace that is wrong."),
+          "queue ... are failing` line with the server's message): TRANSPORT_ERROR or "
+          "UNAVAILABLE means Temporal is unreachable, PERMISSION_DENIED or NOT_FOUND a key or "
+          "namespace that is wrong. (The SDK counts only failures it does not retry at once: "
+          "an unreachable proxy's UNAVAILABLE answers do not count; TemporalWorkerNotReady "
+          "catches those.)"),
 )
 
 

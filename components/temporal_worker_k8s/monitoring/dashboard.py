@@ -116,10 +116,11 @@ def build() -> Dashboard:
 
     board = board.with_row(Row("Polls"))
     board = board.with_panel(_graph(
-        "Poll success", "Polls for tasks answered (with a task or empty) and failed, per "
-        "second, by status code.", "reqps",
+        "Poll success", "Polls for tasks made, and those of them that failed (by status "
+        "code), per second. Most failing for 10 minutes: TemporalWorkerPollFailures.", "reqps",
         _query(_per_second(q.LONG_REQUEST, "task_queue, operation",
-                           operation="~" + q.POLL_OPERATIONS), "ok {{operation}} {{task_queue}}"),
+                           operation="~" + q.POLL_OPERATIONS),
+               "made {{operation}} {{task_queue}}"),
         _query(_per_second(q.LONG_REQUEST_FAILURE, "task_queue, operation, status_code",
                            operation="~" + q.POLL_OPERATIONS),
                "failed {{status_code}} {{operation}} {{task_queue}}")))
@@ -150,13 +151,14 @@ def build() -> Dashboard:
 
     board = board.with_row(Row("Sticky cache and credentials"))
     board = board.with_panel(_graph(
-        "Sticky cache", "Workflows cached on the workers, and workflow tasks that found "
-        "their workflow in the cache (hit) or had to replay its history (miss), per second.",
-        "short",
+        "Sticky cache", "Workflows cached on the workers; workflow tasks that found their "
+        "workflow in the cache (hits, no history replay) and workflows evicted before they "
+        "finished (a failed task, a full cache), per second.", "short",
         _query(f"sum by (task_queue) ({q.series(q.STICKY_CACHE_SIZE, SCOPE)})",
                "cached {{task_queue}}"),
         _query(_per_second(q.STICKY_CACHE_HIT, "task_queue"), "hits/s {{task_queue}}"),
-        _query(_per_second(q.STICKY_CACHE_MISS, "task_queue"), "misses/s {{task_queue}}")))
+        _query(_per_second(q.STICKY_CACHE_FORCED_EVICTION, "task_queue"),
+               "evictions/s {{task_queue}}")))
     board = board.with_panel(_with_targets(
         stat.Panel().title("Client certificate expires in").datasource(DATASOURCE)
         .span(WIDTH).height(HEIGHT).unit("d").decimals(1)

@@ -4,7 +4,8 @@ PromQL shapes both build from them.
 The SDK's metrics come from its Core: counters without a `_total` suffix, histograms in
 milliseconds (`le` buckets 100 ... 1000000), gauges as they are. Task-queue metrics carry
 `namespace` (the Temporal namespace) and `task_queue`; request metrics carry `namespace`,
-`operation` and, on failures, `status_code`. The worker's own metrics (`contract`) carry
+`operation` and, on failures, `status_code`; a request counts in `*_request` when it is made
+and, when it fails, in `*_request_failure` too. The worker's own metrics (`contract`) carry
 `namespace` and `task_queue` too. Every name here is checked against a real worker's /metrics
 scraped by a real Prometheus (tests/monitoring).
 """
@@ -30,7 +31,7 @@ ACTIVITY_EXECUTION_LATENCY = "temporal_activity_execution_latency"
 ACTIVITY_EXECUTION_FAILED = "temporal_activity_execution_failed"
 STICKY_CACHE_SIZE = "temporal_sticky_cache_size"
 STICKY_CACHE_HIT = "temporal_sticky_cache_hit"
-STICKY_CACHE_MISS = "temporal_sticky_cache_miss"
+STICKY_CACHE_FORCED_EVICTION = "temporal_sticky_cache_total_forced_eviction"
 
 # --- The worker's own ----------------------------------------------------------------------
 WORKER_READY = contract.WORKER_READY_METRIC
@@ -43,6 +44,9 @@ SLOT_WORKER_TYPES = "WorkflowWorker|ActivityWorker|LocalActivityWorker"
 """`worker_type` values of the slot gauges for the task types this worker runs."""
 RATE_WINDOW = "5m"
 """Window of the alerts' rates and increases (a few scrape intervals at any usual setting)."""
+POLL_WINDOW = "2m"
+"""Window of the poll failure ratio: short, so the successes of the hours before an outage do
+not outweigh its failures for long; still four samples at a 30 s scrape interval."""
 
 
 def series(name: str, scope: str = "", **labels: str) -> str:
@@ -61,16 +65,30 @@ def summed(function: str, name: str, by: str, window: str, scope: str = "",
     return f"sum by ({by}) ({function}({series(name, scope, **labels)}[{window}]))"
 
 
-def new_events(name: str, by: str, window: str, scope: str = "", **labels: str) -> str:
-    """Events a counter counted in `window`, per `by`: its increase, or, for a series that did
-    not exist `window` ago, its value. The SDK creates a counter's series at its first event,
-    already at 1, so `increase()` alone never sees a single event."""
-    selector = series(name, scope, **labels)
-    return (f"sum by ({by}) (\n  (increase({selector}[{window}]) > 0)\n  or\n"
-            f"  ({selector} unless {selector} offset {window})\n)")
+def in_window(selector: str, window: str) -> str:
+    """How much a counter (or histogram bucket) grew in `window`, per series: its increase, or,
+    for a series that did not exist `window` ago, its whole value. The SDK creates a series at
+    its first event with that event already counted, and a new pod's first scrape may hold a
+    whole burst, which `increase()` alone never sees. (`+ 0` drops the name, so both sides have
+    the same labels and a new series is counted once.)"""
+    return (f"(({selector} unless {selector} offset {window}) + 0)\n  or\n"
+            f"  increase({selector}[{window}])")
+
+
+def events(name: str, by: str, window: str, scope: str = "", **labels: str) -> str:
+    """Events a counter counted in `window`, per `by` (see `in_window`)."""
+    return f"sum by ({by}) (\n  {in_window(series(name, scope, **labels), window)}\n)"
 
 
 def quantile(q: float, histogram: str, by: str, window: str, scope: str = "") -> str:
-    """The `q` quantile of a histogram's buckets over `window`, per `by`."""
+    """The `q` quantile of a histogram's observations in `window`, per `by` (a dashboard
+    query: a rate, so each point shows the window before it)."""
     return (f"histogram_quantile({q}, sum by ({by}, le) "
             f"(rate({series(histogram + '_bucket', scope)}[{window}])))")
+
+
+def quantile_in_window(q: float, histogram: str, by: str, window: str, scope: str = "") -> str:
+    """The `q` quantile of a histogram's observations in `window`, per `by`, counting a new
+    pod's first burst too (see `in_window`; for alerts)."""
+    buckets = in_window(series(histogram + "_bucket", scope), window)
+    return f"histogram_quantile({q}, sum by ({by}, le) (\n  {buckets}\n))"
