@@ -1,9 +1,11 @@
-"""Benchmark: this worker (`python -m worker`) against a bare temporalio worker, same workflows,
-same dev server, same machine. Prints throughput, idle RSS, time to ready and SIGTERM-to-exit.
+"""Benchmark: this worker (`python -m worker`) on its defaults against a bare temporalio worker on
+the SDK's defaults, same workflows, same dev server, same machine.
 
-Usage: .venv/bin/python -m bench.compare [--workflows N] [--rounds N] (defaults below)
-Each round runs both workers back to back on fresh task queues; the targets are checked on
-the median of the per-round ratios, which is robust to load from other processes.
+Usage: .venv/bin/python -m bench.compare [--workflows 300] [--rounds 3] [--sleepy-workflows 300]
+       [--activity-seconds 10] [--cpu-pressure] [--variant NAME:setting=value,...]
+Each round runs every worker back to back on fresh task queues (bench/measure.py says what is
+measured); the targets are checked on the median of the per-round ratios, which is robust to
+load from other processes. Exits 1 if a target is missed.
 """
 
 from __future__ import annotations
@@ -11,157 +13,97 @@ from __future__ import annotations
 import argparse
 import asyncio
 import datetime
-import http.client
 import os
 import platform
-import signal
 import statistics
+import subprocess
 import sys
-import time
-import uuid
-from collections.abc import Callable
-from dataclasses import dataclass
-from datetime import timedelta
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
-from temporalio.api.enums.v1 import PendingActivityState
+import temporalio
 from temporalio.client import Client
 
 import temporal_worker_spec.settings as spec
-from temporal_worker_spec import contract
-from tools.devserver import DevServer
+from bench.measure import BARE, THIS, Candidate, Figures, Load, measure
+from tools.devserver import DevServer, temporal_cli
 from tools.procs import Background
-from tools.worker_process import REPO, WorkerProcess, clean_env
-from worker.activities import BatchRequest
-from worker.workflows import BatchWorkflow
+from tools.worker_process import REPO
 
-GRACEFUL_SECONDS = 30
-# Lets start-up garbage settle before idle RSS is sampled.
-IDLE_SETTLE_SECONDS = float(os.environ.get("BENCH_IDLE_SETTLE", "3"))
+QUIET_SLEEPY_TARGET = 1.1
+PRESSURE_SLEEPY_TARGET = 1.0
+CPU_HOG_CODE = "while True: pass  # bench.compare --cpu-pressure"
 
 
-@dataclass
-class Figures:
-    ready_seconds: float
-    idle_rss_mib: float
-    throughput: float
-    sigterm_exit_seconds: float
-    exit_code: int
+@contextmanager
+def cpu_pressure(on: bool) -> Iterator[None]:
+    """A CPU-bound process sharing the machine for the whole run (when `on`)."""
+    if not on:
+        yield
+        return
+    with Background("cpu-hog", [sys.executable, "-c", CPU_HOG_CODE]):
+        yield
 
 
-class Candidate:
-    """How to start one kind of worker and tell when it is ready."""
-
-    def __init__(self, name: str, address: str) -> None:
-        self.name, self.address = name, address
-
-    def start(self, task_queue: str) -> tuple[Background, Callable[[], bool]]:
-        if self.name == "bare":
-            process = Background("bare-worker", [
-                sys.executable, "-m", "bench.bare_worker", self.address, task_queue,
-                str(GRACEFUL_SECONDS)], env=clean_env(), cwd=REPO).start()
-            # The bare worker is ready when it says so (after `async with worker` entered).
-            return process, lambda: "READY" in process.output()
-        worker = WorkerProcess({spec.TEMPORAL_ADDRESS.env: self.address,
-                                spec.TASK_QUEUE.env: task_queue,
-                                spec.GRACEFUL_SHUTDOWN_SECONDS.env: str(GRACEFUL_SECONDS)}).start()
-
-        def ready() -> bool:
-            # http.client, not httpx: a poll every 10 ms must not steal CPU from the start-up
-            # being measured.
-            connection = http.client.HTTPConnection("127.0.0.1", worker.health_port, timeout=1)
-            try:
-                connection.request("GET", contract.READINESS_PATH)
-                return connection.getresponse().status == 200
-            except OSError:
-                return False
-            finally:
-                connection.close()
-
-        return worker, ready
+def precompile() -> None:
+    """Bytecode for the workflow code, as the image has it (its Dockerfile compiles /app): the
+    sandbox re-imports the workflow module for every new workflow, and without a .pyc each
+    re-import compiles the source again (a cost no deployed worker pays)."""
+    subprocess.run([sys.executable, "-m", "compileall", "-q", "worker", "bench"], cwd=REPO,
+                   check=True)
 
 
-def rss_mib(pid: int) -> float:
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
-            return int(line.split()[1]) / 1024
-    raise RuntimeError("no VmRSS")
+def parse_variant(text: str) -> tuple[str, dict[str, str]]:
+    """`NAME:setting=value,...` -> (NAME, {setting: value}); settings are the spec's names."""
+    name, _, assignments = text.partition(":")
+    overrides = {}
+    for assignment in filter(None, assignments.split(",")):
+        key, sep, value = assignment.partition("=")
+        if not sep or key not in spec.BY_NAME or not spec.BY_NAME[key].env:
+            raise argparse.ArgumentTypeError(f"--variant {text!r}: {key!r} is not a worker "
+                                             "setting (use the spec's names, e.g. maxPollers)")
+        overrides[key] = value
+    if not name or name in (BARE, THIS):
+        raise argparse.ArgumentTypeError(f"--variant {text!r}: give it a name other than "
+                                         f"{BARE!r} and {THIS!r}")
+    return name, overrides
 
 
-async def throughput(client: Client, task_queue: str, count: int) -> float:
-    async def one(i: int) -> None:
-        await client.execute_workflow(BatchWorkflow.run, BatchRequest(name=str(i), items=1),
-                                      id=f"bench-{uuid.uuid4()}", task_queue=task_queue,
-                                      execution_timeout=timedelta(minutes=5))
-
-    started = time.perf_counter()
-    await asyncio.gather(*(one(i) for i in range(count)))
-    return count / (time.perf_counter() - started)
-
-
-async def sigterm_exit(client: Client, process: Background,
-                       task_queue: str) -> tuple[float, int]:
-    """Seconds from SIGTERM to exit, and the exit code, while a 3-second activity runs."""
-    handle = await client.start_workflow(
-        BatchWorkflow.run, BatchRequest(name="inflight", items=3, seconds_per_item=1.0),
-        id=f"bench-inflight-{uuid.uuid4()}", task_queue=task_queue)
-    deadline = time.monotonic() + 60
-    while True:
-        pending = (await handle.describe()).raw_description.pending_activities
-        if any(a.state == PendingActivityState.PENDING_ACTIVITY_STATE_STARTED for a in pending):
-            break
-        if time.monotonic() > deadline:
-            raise TimeoutError("the in-flight activity never started")
-        await asyncio.sleep(0.05)
-    sent = time.perf_counter()
-    process.signal(signal.SIGTERM)
-    code = await asyncio.to_thread(process.wait, GRACEFUL_SECONDS + 15)
-    return time.perf_counter() - sent, code
-
-
-async def measure(candidate: Candidate, client: Client, count: int) -> Figures:
-    task_queue = f"bench-{candidate.name}-{uuid.uuid4()}"
-    started = time.perf_counter()
-    process, ready = candidate.start(task_queue)
-    try:
-        await asyncio.to_thread(process.wait_until, ready, 120, f"{candidate.name} worker ready",
-                                0.01)
-        ready_seconds = time.perf_counter() - started
-        await asyncio.sleep(IDLE_SETTLE_SECONDS)
-        idle = rss_mib(process.process.pid)
-        rate = await throughput(client, task_queue, count)
-        exit_seconds, code = await sigterm_exit(client, process, task_queue)
-        return Figures(ready_seconds, idle, rate, exit_seconds, code)
-    finally:
-        process.close()
-
-
-async def run(count: int, rounds: int) -> dict[str, list[Figures]]:
+async def run(load: Load, rounds: int, variants: dict[str, dict[str, str]]
+              ) -> dict[str, list[Figures]]:
     with DevServer() as server:
         client = await Client.connect(server.address)
-        results: dict[str, list[Figures]] = {"bare": [], "this": []}
+        names = [BARE, THIS, *variants]
+        results: dict[str, list[Figures]] = {name: [] for name in names}
         for i in range(rounds):
-            # Alternate the order so neither side always runs on a warmer server.
-            order = ["bare", "this"] if i % 2 == 0 else ["this", "bare"]
+            # Rotate the order so no worker always runs on a warmer server.
+            order = names[i % len(names):] + names[:i % len(names)]
             for name in order:
-                figures = await measure(Candidate(name, server.address), client, count)
+                candidate = Candidate(name, server.address, variants.get(name))
+                figures = await measure(candidate, client, load)
                 results[name].append(figures)
-                print(f"round {i + 1} {name:>4}: ready {figures.ready_seconds:.2f}s, "
-                      f"idle RSS {figures.idle_rss_mib:.1f} MiB, "
-                      f"{figures.throughput:.1f} wf/s, SIGTERM->exit "
+                print(f"round {i + 1} {name:>8}: ready {figures.ready_seconds:.2f}s, "
+                      f"idle RSS {figures.idle_rss_mib:.1f} MiB, {figures.throughput:.1f} wf/s "
+                      f"({figures.cpu_cores:.2f} cores), "
+                      f"sleepy {figures.sleepy_throughput:.1f} wf/s (schedule-to-start p50 "
+                      f"{figures.percentile(50):.0f} ms, p99 {figures.percentile(99):.0f} ms, "
+                      f"peak RSS {figures.peak_rss_mib:.0f} MiB, CPU "
+                      f"{figures.sleepy_cpu_cores:.2f} cores), SIGTERM->exit "
                       f"{figures.sigterm_exit_seconds:.2f}s (exit code {figures.exit_code})",
                       flush=True)
     return results
 
 
-def median(runs: list[Figures], field: str) -> float:
-    return statistics.median(getattr(f, field) for f in runs)
+def median(runs: list[Figures], value: Callable[[Figures], float]) -> float:
+    return statistics.median(value(f) for f in runs)
 
 
-def ratios(this: list[Figures], bare: list[Figures], field: str) -> list[float]:
+def ratios(this: list[Figures], bare: list[Figures],
+           value: Callable[[Figures], float]) -> list[float]:
     """Per-round ratios: each pair ran back to back, so background load mostly cancels out,
     unlike a ratio of medians taken across rounds."""
-    return sorted(getattr(t, field) / getattr(b, field) for t, b in zip(this, bare))
+    return sorted(value(t) / value(b) for t, b in zip(this, bare))
 
 
 def spread(values: list[float]) -> str:
@@ -175,39 +117,56 @@ def cpu_model() -> str:
     return platform.processor() or "unknown"
 
 
-def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--workflows", type=int, default=300,
-                        help="workflows started at once per throughput run (default: %(default)s)")
-    parser.add_argument("--rounds", type=int, default=5,
-                        help="rounds, each running both workers (default: %(default)s)")
-    args = parser.parse_args()
-    results = asyncio.run(run(args.workflows, args.rounds))
-    bare, this = results["bare"], results["this"]
-    throughput_ratios = ratios(this, bare, "throughput")
-    ready_ratios = ratios(this, bare, "ready_seconds")
-    throughput_ratio = statistics.median(throughput_ratios)
-    ready_ratio = statistics.median(ready_ratios)
+def report(results: dict[str, list[Figures]], load: Load, pressure: bool) -> bool:
+    """Print the tables; True when every target is met."""
+    bare, this = results[BARE], results[THIS]
+
+    def throughput(f: Figures) -> float: return f.throughput
+    def sleepy(f: Figures) -> float: return f.sleepy_throughput
+    def p50(f: Figures) -> float: return f.percentile(50)
+    def p99(f: Figures) -> float: return f.percentile(99)
+    def ready(f: Figures) -> float: return f.ready_seconds
+
+    sleepy_target = PRESSURE_SLEEPY_TARGET if pressure else QUIET_SLEEPY_TARGET
     rss_delta = statistics.median(t.idle_rss_mib - b.idle_rss_mib for t, b in zip(this, bare))
+    sleepy_name = (f"Throughput, {load.sleepy_workflows} workflows whose activity sleeps "
+                   f"{load.activity_seconds:g} s (workflows/s)")
+
+    def row(name: str, value: Callable[[Figures], float], fmt: str, target: str | None = None,
+            bound: float | None = None, higher_is_better: bool = True) -> tuple:
+        values = ratios(this, bare, value)
+        met = None if bound is None else (statistics.median(values) >= bound
+                                          if higher_is_better
+                                          else statistics.median(values) <= bound)
+        return (name, format(median(bare, value), fmt), format(median(this, value), fmt),
+                spread(values), target or "(no target)", met)
+
     checks = [
-        ("Throughput (workflows/s)", f"{median(bare, 'throughput'):.1f}",
-         f"{median(this, 'throughput'):.1f}", spread(throughput_ratios), ">= 0.95x bare",
-         throughput_ratio >= 0.95),
-        ("Idle RSS (MiB)", f"{median(bare, 'idle_rss_mib'):.1f}",
-         f"{median(this, 'idle_rss_mib'):.1f}", f"bare {rss_delta:+.1f} MiB", "<= bare + 15 MiB",
-         rss_delta <= 15),
-        ("Start to ready (s)", f"{median(bare, 'ready_seconds'):.2f}",
-         f"{median(this, 'ready_seconds'):.2f}", spread(ready_ratios), "<= 1.5x bare",
-         ready_ratio <= 1.5),
-        ("SIGTERM to exit, 1 activity in flight (s)",
-         f"{median(bare, 'sigterm_exit_seconds'):.2f}",
-         f"{median(this, 'sigterm_exit_seconds'):.2f}", "", "(no target)", None),
+        row(f"Throughput, {load.workflows} one-activity workflows (workflows/s)", throughput,
+            ".1f", ">= 0.95x bare", 0.95),
+        row(sleepy_name, sleepy, ".1f", f">= {sleepy_target}x bare", sleepy_target),
+        row("Workflow-task schedule-to-start p50, that load (ms)", p50, ".0f"),
+        row("Workflow-task schedule-to-start p99, that load (ms)", p99, ".0f",
+            *((None, None) if pressure else ("<= bare (1.00x)", 1.0)), higher_is_better=False),
+        row("Start to first poll listed by the server (s)", ready, ".2f", "<= 1.2x bare", 1.2,
+            higher_is_better=False),
+        ("Start to /readyz 200 (s)", "-", f"{median(this, lambda f: f.readyz_seconds):.2f}",
+         "", "(no target)", None),
+        ("Idle RSS (MiB)", f"{median(bare, lambda f: f.idle_rss_mib):.1f}",
+         f"{median(this, lambda f: f.idle_rss_mib):.1f}", f"bare {rss_delta:+.1f} MiB",
+         "<= bare + 15 MiB", rss_delta <= 15),
+        row("Peak RSS, after both loads (MiB)", lambda f: f.peak_rss_mib, ".0f"),
+        row("Worker CPU during the one-activity load (cores)", lambda f: f.cpu_cores, ".2f"),
+        row("Worker CPU during the sleepy load (cores)", lambda f: f.sleepy_cpu_cores, ".2f"),
+        row("SIGTERM to exit, 1 activity in flight (s)", lambda f: f.sigterm_exit_seconds,
+            ".2f"),
     ]
+    rounds = len(bare)
     print()
     print(f"Date {datetime.date.today().isoformat()}, {os.cpu_count()} CPUs ({cpu_model()}), "
-          f"Python {platform.python_version()}, {args.workflows} workflows x {args.rounds} "
-          "rounds, medians")
+          f"Python {platform.python_version()}, temporalio {temporalio.__version__}, "
+          f"{temporal_version()}, {rounds} rounds, "
+          f"{'with' if pressure else 'without'} a CPU-bound process alongside; medians")
     print()
     print("| Figure | Bare temporalio worker | This worker | Relative (median per round) "
           "| Target | Met |")
@@ -215,11 +174,55 @@ def main() -> int:
     for name, b, t, relative, target, met in checks:
         print(f"| {name} | {b} | {t} | {relative} | {target} | "
               f"{'-' if met is None else ('yes' if met else 'NO')} |")
+    print()
     for name, runs in (("bare temporalio worker", bare), ("this worker", this)):
         bad = [f.exit_code for f in runs if f.exit_code != 0]
         print(f"Exit after SIGTERM, {name}: {len(runs) - len(bad)} of {len(runs)} exited 0"
               + (f"; others: {bad}" if bad else ""))
-    return 0 if all(met is not False for *_, met in checks) else 1
+    if len(results) > 2:
+        print()
+        print(f"| Worker | {sleepy_name} | relative | schedule-to-start p50 / p99 (ms) "
+              "| peak RSS (MiB) | CPU (cores) | one-activity throughput, relative |")
+        print("|---|---|---|---|---|---|---|")
+        for name, runs in results.items():
+            print(f"| {name} | {median(runs, sleepy):.1f} | {spread(ratios(runs, bare, sleepy))} "
+                  f"| {median(runs, p50):.0f} / {median(runs, p99):.0f} "
+                  f"| {median(runs, lambda f: f.peak_rss_mib):.0f} "
+                  f"| {median(runs, lambda f: f.sleepy_cpu_cores):.2f} "
+                  f"| {spread(ratios(runs, bare, throughput))} |")
+    return all(met is not False for *_, met in checks)
+
+
+def temporal_version() -> str:
+    out = subprocess.run([temporal_cli(), "--version"], capture_output=True, text=True).stdout
+    return out.strip().replace("temporal version", "temporal CLI") or "temporal CLI unknown"
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--workflows", type=int, default=300,
+                        help="one-activity workflows started at once per throughput run "
+                             "(default: %(default)s)")
+    parser.add_argument("--rounds", type=int, default=3,
+                        help="rounds, each running every worker (default: %(default)s)")
+    parser.add_argument("--sleepy-workflows", type=int, default=300,
+                        help="workflows started at once whose activity sleeps "
+                             "(default: %(default)s)")
+    parser.add_argument("--activity-seconds", type=float, default=10,
+                        help="how long each of those activities sleeps (default: %(default)s)")
+    parser.add_argument("--cpu-pressure", action="store_true",
+                        help="run a CPU-bound process alongside; the sleepy-load target becomes "
+                             f">= {PRESSURE_SLEEPY_TARGET}x bare and p99 has none")
+    parser.add_argument("--variant", type=parse_variant, action="append", default=[],
+                        metavar="NAME:setting=value,...",
+                        help="also measure this worker with these settings (repeatable)")
+    args = parser.parse_args()
+    load = Load(args.workflows, args.sleepy_workflows, args.activity_seconds)
+    precompile()
+    with cpu_pressure(args.cpu_pressure):
+        results = asyncio.run(run(load, args.rounds, dict(args.variant)))
+    return 0 if report(results, load, args.cpu_pressure) else 1
 
 
 if __name__ == "__main__":

@@ -22,7 +22,8 @@ from temporalio.worker import Worker, WorkerDeploymentConfig
 import temporal_worker_spec.settings as spec
 from temporal_worker_spec import contract
 from worker import activities, connection, health, logs, polls, rotation, settings
-from worker.workflows import VERSIONED_WORKFLOWS, WORKFLOWS
+from worker.versioned import VERSIONED_WORKFLOWS
+from worker.workflows import WORKFLOWS
 
 log = logging.getLogger("worker")
 

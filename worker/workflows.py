@@ -3,13 +3,7 @@
 Timeouts and retries are chosen per activity: what each may cost, and which errors a retry
 cannot fix.
 
-Under worker versioning (a versioned rollout) each workflow says how it moves between builds:
-a chat call is short and may finish on whichever build is Current (AUTO_UPGRADE); a batch
-heartbeats progress tied to the code that started it, so it stays on its build (PINNED); the
-smoke test must run on the build it tests (PINNED). A workflow that says nothing follows
-WORKER_DEFAULT_VERSIONING_BEHAVIOR. The server refuses a versioning behaviour from a worker that
-is not versioned, so those declarations sit on twins (`VERSIONED_WORKFLOWS`) that the worker
-registers only when it runs as a version.
+Under worker versioning the worker registers their twins in `worker.versioned` instead.
 """
 
 from __future__ import annotations
@@ -17,7 +11,7 @@ from __future__ import annotations
 from datetime import timedelta
 
 from temporalio import workflow
-from temporalio.common import RetryPolicy, VersioningBehavior
+from temporalio.common import RetryPolicy
 from temporalio.exceptions import ApplicationError
 
 with workflow.unsafe.imports_passed_through():
@@ -88,34 +82,3 @@ class SmokeTestWorkflow:
 
 
 WORKFLOWS = [ChatWorkflow, BatchWorkflow, SmokeTestWorkflow]
-
-
-@workflow.defn(name="ChatWorkflow", versioning_behavior=VersioningBehavior.AUTO_UPGRADE)
-class VersionedChatWorkflow(ChatWorkflow):
-    """ChatWorkflow under worker versioning: moves to the new Current build."""
-
-    @workflow.run
-    async def run(self, request: ChatRequest) -> str:
-        return await super().run(request)
-
-
-@workflow.defn(name="BatchWorkflow", versioning_behavior=VersioningBehavior.PINNED)
-class VersionedBatchWorkflow(BatchWorkflow):
-    """BatchWorkflow under worker versioning: stays on the build it started on."""
-
-    @workflow.run
-    async def run(self, request: BatchRequest) -> str:
-        return await super().run(request)
-
-
-@workflow.defn(name="SmokeTestWorkflow", versioning_behavior=VersioningBehavior.PINNED)
-class VersionedSmokeTestWorkflow(SmokeTestWorkflow):
-    """SmokeTestWorkflow under worker versioning: runs on the build it was started on."""
-
-    @workflow.run
-    async def run(self, test: SmokeTest) -> str:
-        return await super().run(test)
-
-
-VERSIONED_WORKFLOWS = [VersionedChatWorkflow, VersionedBatchWorkflow,
-                       VersionedSmokeTestWorkflow]

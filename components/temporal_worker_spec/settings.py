@@ -140,8 +140,10 @@ GRACEFUL_SHUTDOWN_SECONDS = Setting(
     kinds.integer(0, 86400), WORKER, default=30, env="WORKER_GRACEFUL_SHUTDOWN_SECONDS",
     arg=True)
 MAX_CONCURRENT_ACTIVITIES = Setting(
-    "maxConcurrentActivities", "Activities one worker pod runs at once.",
-    kinds.integer(1, 10000), WORKER, default=100, env="WORKER_MAX_CONCURRENT_ACTIVITIES",
+    "maxConcurrentActivities", "Activities one worker pod runs at once. The default (the SDK's "
+    "is 100) lets activities that mostly wait overlap (measured in bench/README.md) and fits "
+    "the default memoryLimit even with a 1 MiB chat reply in each.",
+    kinds.integer(1, 10000), WORKER, default=250, env="WORKER_MAX_CONCURRENT_ACTIVITIES",
     arg=True, worker_option="max_concurrent_activities")
 MAX_CONCURRENT_WORKFLOW_TASKS = Setting(
     "maxConcurrentWorkflowTasks",
@@ -271,11 +273,13 @@ REPLICAS = Setting(
     "replicas", "Number of worker pods.", kinds.integer(0, 2**31 - 1), KUBERNETES, default=3,
     arg=True)
 CPU_REQUEST = Setting(
-    "cpuRequest", "CPU request of the worker container.", kinds.quantity(), KUBERNETES,
-    default="100m", arg=True)
+    "cpuRequest", "CPU request of the worker container. The default is about what the worker "
+    "on its defaults uses for 12 workflows/s (~20 ms of CPU each, bench/README.md).",
+    kinds.quantity(), KUBERNETES, default="250m", arg=True)
 MEMORY_REQUEST = Setting(
-    "memoryRequest", "Memory request of the worker container.", kinds.quantity(), KUBERNETES,
-    default="100Mi", arg=True)
+    "memoryRequest", "Memory request of the worker container. The default covers the worker's "
+    "peak resident memory under load on its defaults (bench/README.md).", kinds.quantity(),
+    KUBERNETES, default="192Mi", arg=True)
 CPU_LIMIT = Setting(
     "cpuLimit", "CPU limit of the worker container.", kinds.quantity(), KUBERNETES,
     default="500m", arg=True)

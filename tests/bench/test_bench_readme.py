@@ -27,14 +27,17 @@ def argument_defaults(script: Path) -> dict[str, object]:
 
 
 def section(script: str) -> str:
-    """The part of the README about one script: compare.py's comes before the backlog one."""
+    """The part of the README about one script's default run: compare.py's comes before the
+    backlog section, which runs to the next heading (later sections may quote other options)."""
     before, _, after = README.read_text().partition(BACKLOG_SECTION)
     assert after, f"{README.name} has no {BACKLOG_SECTION!r} section"
-    return before if script == "compare" else after
+    return before if script == "compare" else after.split("\n## ", 1)[0]
 
 
 @pytest.mark.parametrize("script, flag, noun", [
     ("compare", "--rounds", "rounds"), ("compare", "--workflows", "workflows"),
+    ("compare", "--sleepy-workflows", "sleepy workflows"),
+    ("compare", "--activity-seconds", "activity sleeps"),
     ("backlog", "--workflows", "workflows"), ("backlog", "--target", "targetQueueSize"),
     ("backlog", "--max", "maxReplicas"), ("backlog", "--slots", "slots")])
 def test_bench_readme_states_the_default_counts_of_each_script(script, flag, noun):

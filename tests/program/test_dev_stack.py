@@ -96,8 +96,9 @@ def test_worker_deployment_has_the_seed_rollout_settings(dev_run: StackRun):
         "type": "RollingUpdate", "rollingUpdate": {"maxSurge": "25%", "maxUnavailable": "25%"}}
     assert deployment["revisionHistoryLimit"] == 10
     assert deployment["progressDeadlineSeconds"] == 600
+    # Requests are the component's measured defaults; limits are the seed's.
     assert container(dev_run)["resources"] == {
-        "requests": {"cpu": "100m", "memory": "100Mi"},
+        "requests": {"cpu": "250m", "memory": "192Mi"},
         "limits": {"cpu": "500m", "memory": "500Mi"}}
 
 
