@@ -16,13 +16,17 @@ import pulumi_random as random
 
 from temporal_worker_k8s import pod, production
 from temporal_worker_k8s.inputs import Checker
-from temporal_worker_k8s.worker_args import TemporalWorkerArgs
+from temporal_worker_k8s.worker_args import (BuildVersion, SecretKeyRef, TemporalWorkerArgs,
+                                             Toleration)
 from temporal_worker_k8s.worker_inputs import Build, apply, checked_settings, pod_spec_of, tls_of
 
 PACKAGE = "temporal-worker-k8s"
 TYPE_TOKEN = f"{PACKAGE}:index:TemporalWorker"
 # The token before the component became a package; existing stacks keep their resources.
 LEGACY_TYPE_TOKEN = "temporal-worker:index:TemporalWorker"
+# The args' types lived here before 2.1.0; programs that import them from here keep working.
+__all__ = ["BUILD_ID_LABEL", "DEPLOYMENT_LABEL", "LEGACY_TYPE_TOKEN", "PACKAGE", "TYPE_TOKEN",
+           "BuildVersion", "SecretKeyRef", "TemporalWorker", "TemporalWorkerArgs", "Toleration"]
 BUILD_ID_LABEL = "temporal.io/build-id"
 DEPLOYMENT_LABEL = "temporal.io/deployment-name"
 
