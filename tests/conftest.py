@@ -88,11 +88,27 @@ def package_venv(tmp_path_factory: pytest.TempPathFactory) -> PackageVenv:
 XDIST_GROUPS = {"image": "image", "examples": "package-venv"}
 
 
+LONG_FIRST = ("rollouts/test_rollout_year.py", "worker/test_worker_rotation.py",
+              "scripts/test_render_script.py", "rollouts/test_provider_host.py",
+              "program/test_program_lock.py", "examples/", "monitoring/test_live_metrics.py",
+              "image/", "rollouts/test_rollout_provider.py", "policy_pack/test_policy_lock.py")
+"""Where the longest tests are (a minute or more each on 2 cores). xdist hands out tests in
+collection order, so these go first: started last, one of them alone would hold the run's end
+for minutes while the other processes idle. Order only, never which tests run."""
+
+
+def _long_rank(item: pytest.Item) -> int:
+    path = item.path.as_posix()
+    return next((rank for rank, part in enumerate(LONG_FIRST) if f"/tests/{part}" in path),
+                len(LONG_FIRST))
+
+
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     for item in items:
         tree = item.path.parent.name
         if tree in XDIST_GROUPS and item.path.parent.parent.name == "tests":
             item.add_marker(pytest.mark.xdist_group(XDIST_GROUPS[tree]))
+    items.sort(key=_long_rank)  # stable: the rest keep their order
 
 
 SUMMARY: dict[str, dict[str, str]] = {}

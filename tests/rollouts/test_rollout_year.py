@@ -34,8 +34,8 @@ from tools.worker_process import WorkerProcess
 from worker.activities import BatchRequest, ChatRequest
 from worker.workflows import BatchWorkflow, ChatWorkflow
 
-# Both tests share the capped server (pytest-xdist --dist loadgroup keeps them together).
-pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("rollout-year")]
+# Each test has a capped server of its own, so the two long tests can run in parallel.
+pytestmark = [pytest.mark.slow]
 
 CAP = 4
 ROLLOUTS = 20
@@ -53,7 +53,7 @@ STEPS = [{"percent": 50, "pause_seconds": 0.5}]
 """progressive: one ramp step, so the gate runs before any traffic and after the step."""
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture
 def capped_server() -> Iterator[DevServer]:
     with DevServer(dynamic_config={**FAST_VERSION_CLEANUP,
                                    "matching.maxVersionsInDeployment": CAP}) as server:
