@@ -81,9 +81,13 @@ def _default(s: Setting, side: str = "config") -> str:
     return f"`{s.kind.text(s.default)}`"
 
 
+def _table(*columns: str) -> list[str]:
+    """A Markdown table's header and separator lines."""
+    return ["| " + " | ".join(columns) + " |", "|" + "---|" * len(columns)]
+
+
 def config_table() -> str:
-    rows = ["| key | type | default | secret | worker variable | meaning |",
-            "|---|---|---|---|---|---|"]
+    rows = _table("key", "type", "default", "secret", "worker variable", "meaning")
     for group in dict.fromkeys(s.group for s in SETTINGS):
         for s in SETTINGS:
             if s.config and s.group == group:
@@ -95,7 +99,7 @@ def config_table() -> str:
 
 
 def worker_env_table() -> str:
-    rows = ["| variable | type | default | meaning |", "|---|---|---|---|"]
+    rows = _table("variable", "type", "default", "meaning")
     for s in SETTINGS:
         if not s.env:
             continue
@@ -106,8 +110,7 @@ def worker_env_table() -> str:
 
 
 def policy_table() -> str:
-    rows = ["| policy | runs on | default level | settings (default) | a compliant worker |",
-            "|---|---|---|---|---|"]
+    rows = _table("policy", "runs on", "default level", "settings (default)", "a compliant worker")
     for p in POLICIES:
         scope = "each worker Deployment" if p.scope == "resource" else "the stack"
         settings = "<br>".join(f"`{k}` ({json.dumps(v['default'])}): {v['description']}"
@@ -117,8 +120,7 @@ def policy_table() -> str:
 
 
 def alert_table() -> str:
-    rows = ["| alert | severity | after | what it means, and what to check first |",
-            "|---|---|---|---|"]
+    rows = _table("alert", "severity", "after", "what it means, and what to check first")
     for a in ALERTS:
         rows.append(f"| `{a.name}` | {a.severity} | {a.duration} | {a.description} |")
     return "\n".join(rows)

@@ -5,7 +5,8 @@ from __future__ import annotations
 
 import re
 
-from tests.support.locks import closure, installed_versions, read_lock, read_pins
+from tests.support.locks import (assert_every_package_hashed, assert_lock_matches_pins, closure,
+                                 installed_versions, read_lock, read_pins)
 from tools.conformance import DOCKERFILE, WORKER_DIR
 
 LOCK = WORKER_DIR / "requirements.txt"
@@ -63,17 +64,11 @@ def test_default_base_image_is_pinned_by_digest_with_its_tag():
 
 
 def test_lock_pins_every_package_by_version_and_hash():
-    lock = _lock()
-    assert lock, f"{LOCK} names no package"
-    unhashed = sorted(name for name, (_, hashes) in lock.items() if not hashes)
-    assert not unhashed, f"{LOCK.name}: no --hash for {unhashed}"
+    assert_every_package_hashed(_lock(), LOCK)
 
 
 def test_lock_names_exactly_the_pinned_versions():
-    pins, _ = _pins()
-    locked = {name: version for name, (version, _) in _lock().items()}
-    assert locked == pins, f"{LOCK.name} and {PINS.name} differ; regenerate the lock (command " \
-                           f"in its header)"
+    assert_lock_matches_pins(LOCK, PINS)
 
 
 def test_lock_holds_every_transitive_dependency_and_nothing_else():

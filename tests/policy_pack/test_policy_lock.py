@@ -15,7 +15,8 @@ import pytest
 
 from policy.temporal_worker_policy.policies import POLICIES
 from tests.support.analyzer import Analyzer, pack_python
-from tests.support.locks import closure, read_lock, read_pins, venv_packages
+from tests.support.locks import (assert_every_package_hashed, assert_lock_matches_pins, closure,
+                                 read_lock, read_pins, venv_packages)
 from tests.support.package import copy_tracked
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -39,15 +40,11 @@ def pack_venv() -> dict[str, tuple[str, list[str]]]:
 def test_every_locked_package_is_pinned_with_hashes():
     lock = read_lock(LOCK)
     assert {"pulumi-policy", "protobuf", "grpcio"} <= set(lock)
-    unhashed = sorted(name for name, (_, hashes) in lock.items() if not hashes)
-    assert not unhashed, f"{LOCK.name}: no --hash for {unhashed}"
+    assert_every_package_hashed(lock, LOCK)
 
 
 def test_the_lock_names_exactly_the_pinned_versions():
-    pins, _ = read_pins(PINS)
-    locked = {name: version for name, (version, _) in read_lock(LOCK).items()}
-    assert locked == pins, f"{LOCK.name} and {PINS.name} differ; regenerate the lock (command " \
-                           "in its header)"
+    assert_lock_matches_pins(LOCK, PINS)
 
 
 def test_the_lock_holds_every_transitive_dependency_and_nothing_else(pack_venv):

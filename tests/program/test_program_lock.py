@@ -11,7 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.support.locks import closure, installed_versions, read_lock, read_pins
+from tests.support.locks import (assert_every_package_hashed, assert_lock_matches_pins, closure,
+                                 installed_versions, read_lock, read_pins)
 from tests.support.package import copy_tracked
 from tools.worker_process import clean_env
 
@@ -23,17 +24,11 @@ PULUMI_INSTALL = ["-m", "pip", "install", "--disable-pip-version-check", "-r", "
 
 
 def test_every_locked_package_is_pinned_with_hashes():
-    lock = read_lock(LOCK)
-    assert lock, f"{LOCK} names no package"
-    unhashed = sorted(name for name, (_, hashes) in lock.items() if not hashes)
-    assert not unhashed, f"{LOCK.name}: no --hash for {unhashed}"
+    assert_every_package_hashed(read_lock(LOCK), LOCK)
 
 
 def test_the_lock_names_exactly_the_pinned_versions():
-    pins, _ = read_pins(PINS)
-    locked = {name: version for name, (version, _) in read_lock(LOCK).items()}
-    assert locked == pins, f"{LOCK.name} and {PINS.name} differ; regenerate the lock (command in " \
-                           "its header)"
+    assert_lock_matches_pins(LOCK, PINS)
 
 
 def test_the_lock_holds_every_transitive_dependency_and_nothing_else():

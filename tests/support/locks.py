@@ -57,6 +57,21 @@ def read_pins(path: Path) -> tuple[dict[str, str], set[str]]:
     return pins, direct
 
 
+def assert_every_package_hashed(lock: dict[str, tuple[str, list[str]]], path: Path) -> None:
+    """Every entry of the lock read from `path` carries at least one `--hash`."""
+    assert lock, f"{path} names no package"
+    unhashed = sorted(name for name, (_, hashes) in lock.items() if not hashes)
+    assert not unhashed, f"{path.name}: no --hash for {unhashed}"
+
+
+def assert_lock_matches_pins(lock_path: Path, pins_path: Path) -> None:
+    """The lock names exactly the versions its `.in` file pins, directly or transitively."""
+    pins, _ = read_pins(pins_path)
+    locked = {name: version for name, (version, _) in read_lock(lock_path).items()}
+    assert locked == pins, f"{lock_path.name} and {pins_path.name} differ; regenerate the " \
+                           "lock (command in its header)"
+
+
 def closure(direct: set[str], installed: dict[str, tuple[str, list[str]]] | None = None
             ) -> set[str]:
     """The direct requirements and everything they need, from the installed packages' metadata
