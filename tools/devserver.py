@@ -12,6 +12,10 @@ from pathlib import Path
 from tools.procs import Background, free_port
 
 START_TIMEOUT_SECONDS = 90.0
+START_ATTEMPTS = 3
+"""The CLI picks the ports of the server's internal services itself; another process can take
+one between its pick and its bind (`address already in use`). A start that fails so is tried
+again, on a new frontend port unless the caller chose it."""
 FAST_DRAINAGE = {
     # Defaults are minutes: how long after deactivation a version's drainage is first checked,
     # and how often it is checked again. Seconds here, so DRAINED shows up within a test.
@@ -51,6 +55,7 @@ class DevServer(Background):
                  dynamic_config: Mapping[str, object] | None = None,
                  extra_args: Sequence[str] = ()) -> None:
         self.port = port or free_port()
+        self._port_chosen = port is not None
         super().__init__("temporal-dev", [], workdir=workdir)
         self.db_file = self.workdir / "temporal.db"
         self.argv = [temporal_cli(), "server", "start-dev", "--ip", "127.0.0.1",
@@ -65,8 +70,20 @@ class DevServer(Background):
         return f"127.0.0.1:{self.port}"
 
     def start(self, ready=None, timeout: float = START_TIMEOUT_SECONDS) -> DevServer:
-        super().start(ready or self.healthy, timeout)
-        return self
+        for attempt in range(1, START_ATTEMPTS + 1):
+            try:
+                super().start(ready or self.healthy, timeout)
+                return self
+            except RuntimeError:
+                if attempt == START_ATTEMPTS or "address already in use" not in self.output():
+                    raise
+                if self._port_chosen and "can't set frontend port" in self.output():
+                    raise
+                if not self._port_chosen:
+                    self.port = free_port()
+                    self.argv[self.argv.index("--port") + 1] = str(self.port)
+                self._final_output = None  # the next attempt's log starts afresh
+        raise AssertionError("unreachable")
 
     def healthy(self) -> bool:
         result = subprocess.run(

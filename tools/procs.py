@@ -143,13 +143,20 @@ class Background:
         def alive_and_ready() -> T:
             if not self.running():
                 raise RuntimeError(f"{self.name} exited with {self.process.returncode}:\n"
-                                   f"{self.output()[-3000:]}")
+                                   f"{self.excerpt()}")
             return ready()
 
         try:
             return wait_for(alive_and_ready, timeout, what or self.name, interval)
         except TimeoutError as err:
-            raise TimeoutError(f"{err}\n{self.output()[-3000:]}") from None
+            raise TimeoutError(f"{err}\n{self.excerpt()}") from None
+
+    def excerpt(self, each: int = 1500) -> str:
+        """The output's start and end: where a crash says why, and the last thing it did."""
+        text = self.output()
+        if len(text) <= 2 * each:
+            return text
+        return f"{text[:each]}\n[... {len(text) - 2 * each} characters ...]\n{text[-each:]}"
 
     def running(self) -> bool:
         return self.process is not None and self.process.poll() is None

@@ -89,7 +89,7 @@ class WorkerProcess(Background):
         except subprocess.TimeoutExpired:
             self.stop(timeout=0)
             raise AssertionError(f"worker did not exit within {timeout}s of SIGTERM:\n"
-                                 f"{self.output()[-3000:]}") from None
+                                 f"{self.excerpt()}") from None
 
     def close(self) -> None:
         """Kill (not drain) what is left; the log stays readable through `output()`."""
