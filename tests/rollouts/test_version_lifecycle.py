@@ -31,17 +31,23 @@ async def test_a_sunset_version_goes_only_once_drained_and_its_pods_have_stopped
     v1, v2 = builds.build("v1"), builds.build("v2")
     created = await asyncio.to_thread(rollout.create, builds.props("v1"))
     batch = await builds.client.start_workflow(
-        BatchWorkflow.run, BatchRequest(name="pinned", items=8, seconds_per_item=0.5),
+        BatchWorkflow.run, BatchRequest(name="pinned", items=40, seconds_per_item=0.5),
         id=f"pinned-{uuid.uuid4()}", task_queue=builds.task_queue,
-        execution_timeout=timedelta(seconds=60))
+        execution_timeout=timedelta(seconds=90))
     await asyncio.to_thread(rollout.update, created.id, created.outs, builds.props("v2"))
     props = builds.upkeep_props(delete_build_ids=[v1])
 
+    async def draining() -> bool:
+        return (await builds.state()).version(v1).status == "DRAINING"
+
+    # The server shows DRAINING a grace period after the switch (2 s here); the batch (20 s)
+    # keeps it there whatever the machine's load.
+    await wait_for_async(draining, 15, "v1 to show as draining", interval=0.25)
     # A pinned workflow is still open on v1: the server keeps it (drainage is never skipped).
     kept = await asyncio.to_thread(upkeep.create, props)
     assert kept.outs["deleted_build_ids"] == [] and kept.outs["pending_build_ids"] == []
     assert v1 in await versions(builds)
-    assert await batch.result() == "batch pinned: processed 8 of 8 items"
+    assert await batch.result() == "batch pinned: processed 40 of 40 items"
 
     async def drained() -> bool:
         return (await builds.state()).version(v1).status == "DRAINED"
