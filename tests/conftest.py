@@ -6,6 +6,7 @@ Reusable logic lives in `tests/support/` and `tools/`; these fixtures only manag
 
 from __future__ import annotations
 
+import signal
 from collections.abc import Iterator
 from dataclasses import dataclass
 
@@ -109,6 +110,14 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
         if tree in XDIST_GROUPS and item.path.parent.parent.name == "tests":
             item.add_marker(pytest.mark.xdist_group(XDIST_GROUPS[tree]))
     items.sort(key=_long_rank)  # stable: the rest keep their order
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    # Started by `nohup` or as `cmd &` from a script, the run gets SIGINT ignored, and an ignored
+    # signal stays ignored in every child: each Ctrl-C test would see its Ctrl-C do nothing. A
+    # handler, unlike "ignore", is reset to the default in each child.
+    if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
+        signal.signal(signal.SIGINT, signal.default_int_handler)
 
 
 SUMMARY: dict[str, dict[str, str]] = {}

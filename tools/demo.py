@@ -9,6 +9,11 @@ import os
 import signal
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    import asyncio
+    from collections.abc import Callable, Coroutine
 
 REPO = Path(__file__).resolve().parents[1]
 EXIT_INTERRUPTED = 128 + signal.SIGINT
@@ -80,10 +85,27 @@ def temporal_command(address: str) -> str:
     return f"{shown} workflow list --address {address}"
 
 
+def run_interruptibly(runner: asyncio.Runner,
+                      make_coroutine: Callable[[], Coroutine[Any, Any, Any]]) -> Any:
+    """Run `make_coroutine()` to its end on the runner's loop; a Ctrl-C at any moment leaves
+    nothing to complain later.
+
+    The coroutine is made and handed to a task with Ctrl-C held, so from its first moment it
+    has one owner: the task, which `runner.close()` cancels if the Ctrl-C left it pending (a
+    coroutine nobody awaited would warn "never awaited"; one closed behind its task's back
+    would make that cancellation fail with "cannot reuse already awaited coroutine").
+    """
+    from tools.procs import interrupts_deferred
+
+    loop = runner.get_loop()
+    with interrupts_deferred():
+        task = loop.create_task(make_coroutine())
+    return loop.run_until_complete(task)
+
+
 def demo(args: argparse.Namespace, chat: dict[str, str]) -> None:
     import asyncio
     import contextlib
-    import inspect
 
     import temporal_worker_spec.settings as spec
     from temporal_worker_spec import contract
@@ -119,16 +141,7 @@ def demo(args: argparse.Namespace, chat: dict[str, str]) -> None:
             runner = asyncio.Runner()
             runner.get_loop()
             cleanup.callback(runner.close)
-        workflows = run_workflows(server.address, task_queue, args)
-        try:
-            runner.run(workflows)
-        finally:
-            # A Ctrl-C before the loop started it leaves a coroutine nobody awaited: close it,
-            # so there is no "never awaited" warning. Once started it belongs to the runner's
-            # task, which runner.close() cancels; closing it here would make that cancellation
-            # fail with "cannot reuse already awaited coroutine".
-            if inspect.getcoroutinestate(workflows) == inspect.CORO_CREATED:
-                workflows.close()
+        run_interruptibly(runner, lambda: run_workflows(server.address, task_queue, args))
         if args.keep_running:
             print(f"--- the dev server is at {server.address} (namespace default, task queue "
                   f"{task_queue}); try: {temporal_command(server.address)}", flush=True)
