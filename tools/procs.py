@@ -11,6 +11,7 @@ waits for readiness while failing fast if the process dies, and stops the whole 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import inspect
 import os
 import shutil
@@ -28,11 +29,19 @@ from typing import TypeVar
 T = TypeVar("T")
 
 
+def free_ports(count: int) -> list[int]:
+    """`count` different TCP ports that were free on 127.0.0.1 a moment ago. Held open together
+    while picked: one at a time, the kernel may hand out the same port twice."""
+    with contextlib.ExitStack() as held:
+        sockets = [held.enter_context(socket.socket()) for _ in range(count)]
+        for s in sockets:
+            s.bind(("127.0.0.1", 0))
+        return [s.getsockname()[1] for s in sockets]
+
+
 def free_port() -> int:
     """A TCP port that was free on 127.0.0.1 a moment ago."""
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+    return free_ports(1)[0]
 
 
 def port_open(port: int, host: str = "127.0.0.1") -> bool:

@@ -13,7 +13,7 @@ import httpx
 
 import temporal_worker_spec.settings as spec
 from temporal_worker_spec import contract
-from tools.procs import Background, free_port
+from tools.procs import Background, free_ports
 
 REPO = Path(__file__).resolve().parents[1]
 # Variables a developer's shell might carry that would change what the worker connects to.
@@ -31,7 +31,8 @@ def clean_env(**overrides: str) -> dict[str, str]:
 def free_ports_env() -> dict[str, str]:
     """Health and metrics ports of its own for a worker started outside WorkerProcess: never
     the defaults 8080 and 9464, which another worker on this machine may hold."""
-    return {spec.HEALTH_PORT.env: str(free_port()), spec.METRICS_PORT.env: str(free_port())}
+    health, metrics = free_ports(2)
+    return {spec.HEALTH_PORT.env: str(health), spec.METRICS_PORT.env: str(metrics)}
 
 
 def queue_env(address: str, task_queue: str | None = None, **extra: str) -> dict[str, str]:
@@ -46,8 +47,7 @@ class WorkerProcess(Background):
 
     def __init__(self, env: dict[str, str], python: str = sys.executable,
                  module: str = "worker", show_output: bool = False) -> None:
-        self.health_port = free_port()
-        self.metrics_port = free_port()
+        self.health_port, self.metrics_port = free_ports(2)
         base = {spec.HEALTH_PORT.env: str(self.health_port),
                 spec.METRICS_PORT.env: str(self.metrics_port), spec.LOG_FORMAT.env: "json"}
         super().__init__("worker", [python, "-m", module], env=clean_env(**{**base, **env}),

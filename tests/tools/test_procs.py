@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from tools import procs
-from tools.procs import Background
+from tools.procs import Background, free_ports
 
 
 def _alive(pid: int) -> bool:
@@ -83,3 +83,14 @@ def test_interrupts_deferred_delivers_ctrl_c_when_the_block_ends():
             done.append("rest of the block")
     assert done == ["rest of the block"]
     assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
+
+
+def test_ports_picked_together_always_differ():
+    """A worker's health and metrics ports are picked together; picked one at a time, the
+    kernel hands out the same free port twice now and then (seen in a full run: the worker
+    refused to start, "must differ from WORKER_HEALTH_PORT")."""
+    for _ in range(20000):
+        health, metrics = free_ports(2)
+        assert health != metrics
+    many = free_ports(100)
+    assert len(set(many)) == 100
