@@ -18,7 +18,6 @@ from typing import Any
 import temporal_worker_spec as spec
 import temporal_worker_spec.settings as names
 from temporal_worker_spec.resolve import read_file, read_text
-from temporalio.service import TLSConfig
 
 
 class CredentialError(ValueError):
@@ -137,6 +136,8 @@ class Credentials:
         if material.api_key is not None:
             options["api_key"] = material.api_key
         if self.tls:
+            from temporalio.service import TLSConfig
+
             options["tls"] = TLSConfig(
                 domain=self.server_name,
                 server_root_ca_cert=_bytes(material.server_ca),

@@ -10,7 +10,6 @@ from __future__ import annotations
 import asyncio
 import logging
 import signal
-import sys
 from datetime import timedelta
 
 from temporalio.client import Client
@@ -27,7 +26,6 @@ from worker.workflows import WORKFLOWS
 
 log = logging.getLogger("worker")
 
-EXIT_BAD_SETTINGS = 2
 EXIT_FAILED = 1
 
 
@@ -164,13 +162,9 @@ async def run(config: settings.Settings) -> int:
             http.close()
 
 
-def main() -> int:
-    """Entry point for `python -m worker`."""
-    try:
-        config = settings.load()
-    except settings.SettingsError as err:
-        print(f"configuration error: {err}", file=sys.stderr)
-        return EXIT_BAD_SETTINGS
+def main(config: settings.Settings) -> int:
+    """Run the worker `config` describes until it is told to stop; the process's exit code.
+    `python -m worker` loads and checks the settings before it imports this module."""
     logs.setup(config["logFormat"], config["logLevel"])
     for warning in config.warnings:
         log.warning("%s", warning)

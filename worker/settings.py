@@ -17,16 +17,22 @@ import re
 import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import temporal_worker_spec as spec
 import temporal_worker_spec.settings as names
 from temporal_worker_spec.resolve import read_file
-from temporalio.envconfig import ClientConfigProfile
 
-from worker import tuning
 from worker.credentials import CredentialError, Credentials, Material, Source, label_of
 
+if TYPE_CHECKING:
+    from temporalio.envconfig import ClientConfigProfile
+
+# The SDK (temporalio) is imported only where it is used, once the spec has accepted the
+# values: `python -m worker` reports a refused setting without loading it (a tenth of the time).
+
+EXIT_BAD_SETTINGS = 2
+"""The worker's exit code for settings it refuses (before connecting or starting anything)."""
 CONFIG_FILE_ENV = "TEMPORAL_CONFIG_FILE"
 """temporalio.envconfig's TOML profile file, read as well as the variables."""
 PROFILE_ENV = "TEMPORAL_PROFILE"
@@ -90,6 +96,8 @@ class Settings:
     @property
     def worker_options(self) -> dict[str, Any]:
         """`temporalio.worker.Worker` keyword arguments for slots and pollers."""
+        from worker import tuning
+
         return tuning.worker_options(self.values)
 
     def __repr__(self) -> str:
@@ -183,6 +191,8 @@ def load(environ: Mapping[str, str] | None = None) -> Settings:
             else:
                 env[s.env] = s.kind.text(values[s.name])
     config_file = read_config_file(env)
+    from temporalio.envconfig import ClientConfigProfile
+
     try:
         profile = ClientConfigProfile.load(
             config_source=config_file.data if config_file else None,

@@ -174,6 +174,25 @@ def test_bad_setting_exits_with_one_line_naming_the_variable(case, pki, tmp_path
         assert issued.key_path.read_text().splitlines()[1] not in line
 
 
+def test_a_value_the_spec_refuses_is_reported_before_the_sdk_loads(tmp_path):
+    """A pod with a wrong setting says so at once: `python -m worker` checks the values with
+    the spec (standard library only) before it imports temporalio or the worker's modules.
+    `-X importtime` lists every module the process imported."""
+    result = subprocess.run([sys.executable, "-X", "importtime", "-m", "worker"], cwd=REPO,
+                            capture_output=True, text=True, timeout=60,
+                            env=clean_env(**{**free_ports_env(), spec.TASK_QUEUE.env: ""}))
+    assert result.returncode == settings.EXIT_BAD_SETTINGS, result.stderr[-2000:]
+    imported = {line.rsplit("|", 1)[1].strip() for line in result.stderr.splitlines()
+                if line.startswith("import time:") and "|" in line}
+    assert "worker.settings" in imported, "no import list: -X importtime printed nothing"
+    loaded = sorted(name for name in imported
+                    if name.split(".")[0] in ("temporalio", "httpx", "cryptography", "grpc")
+                    or name in ("worker.main", "worker.workflows", "worker.activities"))
+    assert loaded == [], f"loaded before the settings were checked: {loaded[:10]}"
+    assert result.stderr.strip().splitlines()[-1] == \
+        f"configuration error: {spec.TASK_QUEUE.env}: must not be empty"
+
+
 def test_defaults_and_aliases_are_parsed(pki):
     config = settings.load({"TEMPORAL_HOST_URL": "temporal.example.com:7233",
                             **{alias: str(path) for alias, path in
