@@ -244,13 +244,18 @@ class PodContainer:
                 [*BUILDAH, *self._run_args(), self.container, "--", *self.argv()],
                 stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
                 start_new_session=True)
-        self.main_pid = wait_for(self._find_main_process, 60, "the container's main process")
+        # A process that exits at once (a refused setting takes a tenth of a second) can be gone
+        # before it is seen: that is a container that exited, as the kubelet reports it, for the
+        # probes and the logs to show; not a failure of this harness.
+        found = wait_for(lambda: self._find_main_process() or self.exited() is not None, 60,
+                         "the container's main process (or its exit)")
+        self.main_pid: int | None = None if found is True else found
 
     def _find_main_process(self) -> int | None:
         """The container's process: the first descendant of buildah chrooted into the rootfs
-        that is not buildah's own helper."""
+        that is not buildah's own helper; None while there is none (or no more)."""
         if self.process is None or self.process.poll() is not None:
-            raise RuntimeError(f"buildah run exited early:\n{self.logs()[-3000:]}")
+            return None
         children: dict[int, list[int]] = {}
         for stat in Path("/proc").glob("[0-9]*/stat"):
             try:
@@ -282,7 +287,8 @@ class PodContainer:
         """SIGTERM the container's process as the kubelet does; (exit code or None if it had to
         be killed after `timeout`, seconds it took)."""
         started = time.monotonic()
-        os.kill(self.main_pid, signal.SIGTERM)
+        if self.main_pid is not None:
+            os.kill(self.main_pid, signal.SIGTERM)
         try:
             code = self.process.wait(timeout=timeout)
         except subprocess.TimeoutExpired:
@@ -294,7 +300,7 @@ class PodContainer:
         if self.process is not None and self.process.poll() is None:
             try:
                 os.kill(self.main_pid, signal.SIGKILL)
-            except (OSError, AttributeError):
+            except (OSError, AttributeError, TypeError):  # gone, or never seen (None)
                 pass
             try:
                 self.process.wait(timeout=20)
