@@ -5,6 +5,7 @@ ships, custom resources (KEDA, Prometheus Operator) their real CRD's schema, str
 from __future__ import annotations
 
 import copy
+import functools
 import re
 
 import pytest
@@ -14,6 +15,18 @@ from packaging.version import Version
 from tests.manifests import crds
 
 OLDEST = Version("1.30")
+
+
+@pytest.fixture(autouse=True, scope="module")
+def _each_schema_file_parsed_once():
+    """kubernetes-validate reads and parses the schema files on every call (its
+    `_definitions.json` is megabytes); they do not change during a run, so each is parsed once.
+    Validation only reads the parsed schemas."""
+    original = kv.schema_contents
+    kv.schema_contents = functools.lru_cache(maxsize=None)(original)
+    yield
+    kv.schema_contents = original
+
 VERSIONS = [v for v in kv.all_versions() if Version(v) >= OLDEST]
 
 
