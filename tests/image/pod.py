@@ -70,6 +70,8 @@ class PodContainer:
         self.container: str | None = None
         self.rootfs: str | None = None
         self.process: subprocess.Popen | None = None
+        self.main_pid: int | None = None
+        """The container's process, once seen; None before, or if it exited before it was seen."""
         self._mounted: list[str] = []
 
     # --- the pod spec, resolved ---------------------------------------------------------------
@@ -247,9 +249,11 @@ class PodContainer:
         # A process that exits at once (a refused setting takes a tenth of a second) can be gone
         # before it is seen: that is a container that exited, as the kubelet reports it, for the
         # probes and the logs to show; not a failure of this harness.
-        found = wait_for(lambda: self._find_main_process() or self.exited() is not None, 60,
-                         "the container's main process (or its exit)")
-        self.main_pid: int | None = None if found is True else found
+        def seen_or_exited() -> bool:
+            self.main_pid = self._find_main_process()
+            return self.main_pid is not None or self.exited() is not None
+
+        wait_for(seen_or_exited, 60, "the container's main process (or its exit)")
 
     def _find_main_process(self) -> int | None:
         """The container's process: the first descendant of buildah chrooted into the rootfs
@@ -298,10 +302,11 @@ class PodContainer:
 
     def _kill(self) -> None:
         if self.process is not None and self.process.poll() is None:
-            try:
-                os.kill(self.main_pid, signal.SIGKILL)
-            except (OSError, AttributeError, TypeError):  # gone, or never seen (None)
-                pass
+            if self.main_pid is not None:
+                try:
+                    os.kill(self.main_pid, signal.SIGKILL)
+                except OSError:  # gone meanwhile
+                    pass
             try:
                 self.process.wait(timeout=20)
             except subprocess.TimeoutExpired:

@@ -15,6 +15,7 @@ from packaging.version import Version
 from tests.manifests import crds
 
 OLDEST = Version("1.30")
+VERSIONS = [v for v in kv.all_versions() if Version(v) >= OLDEST]
 
 
 @pytest.fixture(autouse=True, scope="module")
@@ -26,8 +27,6 @@ def _each_schema_file_parsed_once():
     kv.schema_contents = functools.lru_cache(maxsize=None)(original)
     yield
     kv.schema_contents = original
-
-VERSIONS = [v for v in kv.all_versions() if Version(v) >= OLDEST]
 
 
 def test_schema_versions_cover_1_30_to_newest():
